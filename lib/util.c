@@ -1,0 +1,100 @@
+/*
+ * util.c - library-safe helpers (see util.h).
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+char *util_strdup(const char *s)
+{
+    return util_strndup(s, strlen(s));
+}
+
+char *util_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d == NULL)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+void *util_reallocarray(void *p, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, n * size ? n * size : 1);
+}
+
+size_t util_strlcpy(char *dst, const char *src, size_t dstlen)
+{
+    size_t len = strlen(src);
+
+    if (dstlen) {
+        size_t n = len < dstlen - 1 ? len : dstlen - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+char *util_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, i;
+
+    if (dstlen == 0)
+        return dst;
+    for (i = 0; i < srclen; i++) {
+        unsigned char c = (unsigned char)src[i];
+        size_t need = (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
+        if (o + need + 1 > dstlen)
+            break;
+        if (need == 1) {
+            dst[o++] = (char)c;
+        } else {
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+        }
+    }
+    if (i < srclen && dstlen >= 4) {
+        while (o + 4 > dstlen)
+            o--;
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+uint64_t util_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t util_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int util_strncaseeq(const char *a, size_t alen, const char *b)
+{
+    return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
+}
