@@ -1,0 +1,436 @@
+/*
+ * limiter.c - conservative sliding-window quotas with reservations (see
+ * limiter.h for the contract and the algorithm).
+ *
+ * Public: limiter_parse, limiter_window_text, limiter_bucket_ms,
+ * limiter_state_new/free, limiter_check, limiter_commit, limiter_release,
+ * limiter_state_idle, limiter_state_bytes, limiter_hash.
+ *
+ * The Lua script in policyd/quota_redis.c is this file's twin: a change to
+ * the arithmetic here must be made there too (tests/quota checks both
+ * against the same cases).
+ */
+#include "limiter.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct limiter_bucket {
+    int64_t index; /* absolute: floor(t / g) */
+    uint64_t count;
+};
+
+/* The buckets of one (kind, window length, bucket width): sorted by index. */
+struct limiter_series {
+    enum limiter_kind kind;
+    uint64_t len_ms;
+    uint64_t g_ms;
+    struct limiter_bucket *b;
+    size_t n, cap;
+};
+
+struct limiter_pending {
+    uint64_t txid;
+    uint64_t expires_ms;
+    struct limiter_cost cost;
+};
+
+struct limiter_done {
+    uint64_t id;
+    uint64_t expires_ms;
+};
+
+struct limiter_state {
+    struct limiter_series series[LIMITER_MAX_SERIES];
+    size_t nseries;
+    struct limiter_pending pending[LIMITER_MAX_PENDING];
+    size_t npending;
+    struct limiter_done *done; /* grows on demand up to LIMITER_MAX_DONE */
+    size_t ndone, done_cap;
+};
+
+/* floor(a / b) for b > 0, also for negative a (fake clocks start at 0). */
+static int64_t limiter_floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+uint64_t limiter_bucket_ms(uint64_t len_ms, unsigned buckets)
+{
+    uint64_t g;
+
+    if (buckets == 0)
+        buckets = 1;
+    g = (len_ms + buckets - 1) / buckets;
+    return g ? g : 1;
+}
+
+uint64_t limiter_hash(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 14695981039346656037ULL;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1; /* 0 means "none" to the callers */
+}
+
+/* Parse one "N/<time>" item. */
+static int limiter_parse_item(const char *s, size_t len, struct limiter_window *w)
+{
+    char buf[64], *end;
+    unsigned long long n, t, mult = 1000;
+    const char *slash;
+
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    slash = strchr(buf, '/');
+    if (slash == NULL || !isdigit((unsigned char)buf[0]) || !isdigit((unsigned char)slash[1]))
+        return -1;
+    errno = 0;
+    n = strtoull(buf, &end, 10);
+    if (errno || end != slash || n > LIMITER_MAX_COUNT)
+        return -1;
+    t = strtoull(slash + 1, &end, 10);
+    if (errno)
+        return -1;
+    if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400000;
+    else if (strcmp(end, "w") == 0)
+        mult = 604800000;
+    else
+        return -1;
+    if (t == 0 || t > 366ULL * 86400000 / mult) /* at most a year */
+        return -1;
+    w->max = n;
+    w->len_ms = t * mult;
+    return 0;
+}
+
+int limiter_parse(const char *text, enum limiter_kind kind, struct limiter_limits *limits,
+                  char *err, size_t errlen)
+{
+    const char *p = text;
+
+    if (strcmp(text, "none") == 0)
+        return 0;
+    while (*p) {
+        size_t len;
+        struct limiter_window w;
+
+        p += strspn(p, ", \t");
+        if (*p == '\0')
+            break;
+        len = strcspn(p, ", \t");
+        if (limiter_parse_item(p, len, &w) != 0) {
+            snprintf(err, errlen, "bad limit \"%.*s\": want COUNT/TIME such as 100/1h",
+                     (int)(len > 40 ? 40 : len), p);
+            return -1;
+        }
+        if (limits->n >= LIMITER_MAX_WINDOWS) {
+            snprintf(err, errlen, "more than %d windows", LIMITER_MAX_WINDOWS);
+            return -1;
+        }
+        w.kind = kind;
+        limits->w[limits->n++] = w;
+        p += len;
+    }
+    return 0;
+}
+
+void limiter_window_text(const struct limiter_window *w, char *dst, size_t dstlen)
+{
+    static const struct {
+        uint64_t ms;
+        char unit;
+    } units[] = {{604800000, 'w'}, {86400000, 'd'}, {3600000, 'h'}, {60000, 'm'}, {1000, 's'}};
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (w->len_ms % units[i].ms == 0) {
+            snprintf(dst, dstlen, "%llu/%llu%c", (unsigned long long)w->max,
+                     (unsigned long long)(w->len_ms / units[i].ms), units[i].unit);
+            return;
+        }
+    }
+    snprintf(dst, dstlen, "%llu/%llums", (unsigned long long)w->max,
+             (unsigned long long)w->len_ms);
+}
+
+struct limiter_state *limiter_state_new(void)
+{
+    return calloc(1, sizeof(struct limiter_state));
+}
+
+void limiter_state_free(struct limiter_state *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nseries; i++)
+        free(s->series[i].b);
+    free(s->done);
+    free(s);
+}
+
+static struct limiter_series *limiter_find_series(struct limiter_state *s, enum limiter_kind kind,
+                                                  uint64_t len_ms, uint64_t g_ms)
+{
+    for (size_t i = 0; i < s->nseries; i++)
+        if (s->series[i].kind == kind && s->series[i].len_ms == len_ms &&
+            s->series[i].g_ms == g_ms)
+            return &s->series[i];
+    return NULL;
+}
+
+/* First bucket index still counted at now for a series. */
+static int64_t limiter_lo(const struct limiter_series *se, uint64_t now_ms)
+{
+    return limiter_floordiv((int64_t)now_ms - (int64_t)se->len_ms, (int64_t)se->g_ms);
+}
+
+static uint64_t limiter_series_sum(const struct limiter_series *se, uint64_t now_ms)
+{
+    int64_t lo = limiter_lo(se, now_ms);
+    uint64_t sum = 0;
+
+    for (size_t i = 0; i < se->n; i++)
+        if (se->b[i].index >= lo)
+            sum += se->b[i].count;
+    return sum;
+}
+
+/* Forget expired reservations and remembered instances. */
+static void limiter_expire(struct limiter_state *s, uint64_t now_ms)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < s->npending; i++)
+        if (s->pending[i].expires_ms > now_ms)
+            s->pending[o++] = s->pending[i];
+    s->npending = o;
+    o = 0;
+    for (size_t i = 0; i < s->ndone; i++)
+        if (s->done[i].expires_ms > now_ms)
+            s->done[o++] = s->done[i];
+    s->ndone = o;
+}
+
+static struct limiter_pending *limiter_find_pending(struct limiter_state *s, uint64_t txid)
+{
+    for (size_t i = 0; txid && i < s->npending; i++)
+        if (s->pending[i].txid == txid)
+            return &s->pending[i];
+    return NULL;
+}
+
+void limiter_release(struct limiter_state *s, uint64_t txid)
+{
+    struct limiter_pending *p = limiter_find_pending(s, txid);
+
+    if (p != NULL)
+        *p = s->pending[--s->npending];
+}
+
+static uint64_t limiter_cost_of(const struct limiter_cost *c, enum limiter_kind kind)
+{
+    return kind == LIMITER_MESSAGES ? c->messages : c->recipients;
+}
+
+int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint64_t now_ms,
+                  uint64_t txid, uint64_t release, const struct limiter_cost *cost,
+                  struct limiter_result *res)
+{
+    struct limiter_pending *own;
+
+    memset(res, 0, sizeof(*res));
+    limiter_expire(s, now_ms);
+    if (release && release != txid)
+        limiter_release(s, release);
+    own = limiter_find_pending(s, txid);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct limiter_window *w = &l->w[i];
+        const struct limiter_series *se =
+            limiter_find_series(s, w->kind, w->len_ms, limiter_bucket_ms(w->len_ms, l->buckets));
+        uint64_t used = se ? limiter_series_sum(se, now_ms) : 0;
+
+        /* Other transactions' reservations count; our own is replaced. */
+        for (size_t k = 0; k < s->npending; k++)
+            if (&s->pending[k] != own)
+                used += limiter_cost_of(&s->pending[k].cost, w->kind);
+        if (used + limiter_cost_of(cost, w->kind) > w->max) {
+            res->verdict = LIMITER_EXCEEDED;
+            res->window = i;
+            res->used = used;
+            return 0; /* the earlier reservation, if any, stays */
+        }
+    }
+    if (txid == 0)
+        return 0;
+    if (own == NULL) {
+        if (s->npending == LIMITER_MAX_PENDING) {
+            /* Full: reuse the slot that expires first (documented bound). */
+            size_t old = 0;
+            for (size_t k = 1; k < s->npending; k++)
+                if (s->pending[k].expires_ms < s->pending[old].expires_ms)
+                    old = k;
+            own = &s->pending[old];
+        } else {
+            own = &s->pending[s->npending++];
+        }
+    }
+    own->txid = txid;
+    own->expires_ms = now_ms + l->reserve_ttl_ms;
+    own->cost = *cost;
+    return 0;
+}
+
+/* Add count to the bucket of now in a series; drop buckets out of range. */
+static int limiter_series_add(struct limiter_series *se, uint64_t now_ms, uint64_t count)
+{
+    int64_t cur = limiter_floordiv((int64_t)now_ms, (int64_t)se->g_ms);
+    int64_t lo = limiter_lo(se, now_ms);
+    size_t o = 0;
+
+    for (size_t i = 0; i < se->n; i++)
+        if (se->b[i].index >= lo)
+            se->b[o++] = se->b[i];
+    se->n = o;
+    if (se->n && se->b[se->n - 1].index == cur) {
+        se->b[se->n - 1].count += count;
+        return 0;
+    }
+    if (se->n == se->cap) {
+        size_t ncap = se->cap ? se->cap * 2 : 2;
+        struct limiter_bucket *nb = util_reallocarray(se->b, ncap, sizeof(*nb));
+        if (nb == NULL)
+            return -1;
+        se->b = nb;
+        se->cap = ncap;
+    }
+    /* A clock that steps back lands in an older bucket: keep the order. */
+    if (se->n && se->b[se->n - 1].index > cur) {
+        se->b[se->n - 1].count += count;
+        return 0;
+    }
+    se->b[se->n].index = cur;
+    se->b[se->n].count = count;
+    se->n++;
+    return 0;
+}
+
+/* Drop series no limit uses any more (the config changed). */
+static void limiter_drop_unused(struct limiter_state *s, const struct limiter_limits *l)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < s->nseries; i++) {
+        int used = 0;
+        for (size_t k = 0; k < l->n && !used; k++)
+            used = s->series[i].kind == l->w[k].kind && s->series[i].len_ms == l->w[k].len_ms &&
+                   s->series[i].g_ms == limiter_bucket_ms(l->w[k].len_ms, l->buckets);
+        if (used)
+            s->series[o++] = s->series[i];
+        else
+            free(s->series[i].b);
+    }
+    s->nseries = o;
+}
+
+int limiter_commit(struct limiter_state *s, const struct limiter_limits *l, uint64_t now_ms,
+                   uint64_t txid, uint64_t instance_id, const struct limiter_cost *cost,
+                   struct limiter_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    limiter_expire(s, now_ms);
+    for (size_t i = 0; instance_id && i < s->ndone; i++) {
+        if (s->done[i].id == instance_id) {
+            res->verdict = LIMITER_DUPLICATE;
+            return 0;
+        }
+    }
+    limiter_drop_unused(s, l);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct limiter_window *w = &l->w[i];
+        uint64_t g = limiter_bucket_ms(w->len_ms, l->buckets);
+        struct limiter_series *se = limiter_find_series(s, w->kind, w->len_ms, g);
+
+        if (se == NULL) {
+            if (s->nseries == LIMITER_MAX_SERIES)
+                return -1; /* cannot happen: LIMITER_MAX_WINDOWS < LIMITER_MAX_SERIES */
+            se = &s->series[s->nseries++];
+            memset(se, 0, sizeof(*se));
+            se->kind = w->kind;
+            se->len_ms = w->len_ms;
+            se->g_ms = g;
+        }
+        if (limiter_series_add(se, now_ms, limiter_cost_of(cost, w->kind)) != 0)
+            return -1;
+    }
+    limiter_release(s, txid);
+    if (instance_id) { /* on allocation failure the instance is not remembered */
+        size_t slot = s->ndone;
+        if (slot == s->done_cap && s->done_cap < LIMITER_MAX_DONE) {
+            size_t ncap = s->done_cap ? s->done_cap * 2 : 2;
+            struct limiter_done *nd = util_reallocarray(s->done, ncap, sizeof(*nd));
+            if (nd != NULL) {
+                s->done = nd;
+                s->done_cap = ncap;
+            }
+        }
+        if (s->done_cap == 0)
+            return 0;
+        if (slot == s->done_cap) { /* full: forget the oldest */
+            slot = 0;
+            for (size_t k = 1; k < s->ndone; k++)
+                if (s->done[k].expires_ms < s->done[slot].expires_ms)
+                    slot = k;
+        } else {
+            s->ndone++;
+        }
+        s->done[slot].id = instance_id;
+        s->done[slot].expires_ms = now_ms + l->done_ttl_ms;
+    }
+    return 0;
+}
+
+int limiter_state_idle(const struct limiter_state *s, uint64_t now_ms)
+{
+    for (size_t i = 0; i < s->npending; i++)
+        if (s->pending[i].expires_ms > now_ms)
+            return 0;
+    for (size_t i = 0; i < s->ndone; i++)
+        if (s->done[i].expires_ms > now_ms)
+            return 0;
+    for (size_t i = 0; i < s->nseries; i++) {
+        const struct limiter_series *se = &s->series[i];
+        int64_t lo = limiter_lo(se, now_ms);
+        if (se->n && se->b[se->n - 1].index >= lo)
+            return 0;
+    }
+    return 1;
+}
+
+size_t limiter_state_bytes(const struct limiter_state *s)
+{
+    size_t n = sizeof(*s);
+
+    for (size_t i = 0; i < s->nseries; i++)
+        n += s->series[i].cap * sizeof(struct limiter_bucket);
+    return n + s->done_cap * sizeof(struct limiter_done);
+}
