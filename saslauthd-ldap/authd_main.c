@@ -1,0 +1,164 @@
+/*
+ * authd_main.c - portreeve-authd: command line, start-up, privilege drop.
+ *
+ *   portreeve-authd [-c file] [-f] [-v]   run (-f: foreground, log to stderr)
+ *   portreeve-authd [-c file] -t          check the configuration and exit
+ *   portreeve-authd -d                    print every setting with its default
+ *   portreeve-authd [-c file] -n          print the settings that differ
+ *
+ * Start-up order: read the configuration (a bad key or value is fatal and
+ * named), bind both sockets as the invoking user (root), set their mode,
+ * then drop to authd_user and start the server. The sockets' directory is
+ * the admin's (see portreeve-authd(8)); an existing socket file is
+ * replaced, any other file at that path is an error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "authd_conf.h"
+#include "authd_server.h"
+#include "log.h"
+#include "util.h"
+
+/* Usage text and exit status 2. */
+static void authd_usage(void)
+{
+    fprintf(stderr, "usage: portreeve-authd [-c config] [-f] [-v] | -t | -d | -n\n");
+    exit(2);
+}
+
+/* Create a listening unix socket at path with the given mode. */
+static int authd_listen(const char *path, unsigned mode)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+    int fd;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
+        log_err("socket path too long: %s", path);
+        return -1;
+    }
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            log_err("%s exists and is not a socket; not replacing it", path);
+            return -1;
+        }
+        unlink(path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        chmod(path, (mode_t)mode) < 0 || listen(fd, 256) < 0) {
+        log_err("cannot listen on %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Become authd_user, for good. */
+static int authd_drop(const struct authd_cfg *cfg)
+{
+    if (!cfg->drop) {
+        if (geteuid() == 0)
+            log_warn("authd_user is empty: running as root");
+        return 0;
+    }
+    if (geteuid() != 0) {
+        if (getuid() == cfg->run_uid)
+            return 0;
+        log_err("authd_user = %s: cannot change user when not started as root", cfg->s.user);
+        return -1;
+    }
+    if (setgroups(1, &cfg->run_gid) < 0 || setgid(cfg->run_gid) < 0 ||
+        setuid(cfg->run_uid) < 0) {
+        log_err("cannot change to user %s: %s", cfg->s.user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        log_err("privileges could be regained after dropping them; stopping");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = AUTHD_CONF_DEFAULT;
+    int test = 0, defaults = 0, nondefault = 0, fg = 0, verbose = 0, c, rc;
+    char err[CONF_ERR_LEN];
+    struct authd_cfg *cfg;
+    struct authd_server_params p;
+
+    while ((c = getopt(argc, argv, "c:tdnfv")) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'd':
+            defaults = 1;
+            break;
+        case 'n':
+            nondefault = 1;
+            break;
+        case 'f':
+            fg = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        default:
+            authd_usage();
+        }
+    }
+    if (optind != argc)
+        authd_usage();
+    if (defaults || nondefault) {
+        if (authd_conf_print(stdout, path, nondefault, err, sizeof(err)) < 0) {
+            fprintf(stderr, "portreeve-authd: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    cfg = authd_cfg_load(path, err, sizeof(err));
+    if (cfg == NULL) {
+        fprintf(stderr, "portreeve-authd: %s\n", err);
+        return 1;
+    }
+    if (test) {
+        authd_cfg_unref(cfg);
+        return 0;
+    }
+    if (log_open("portreeve-authd", fg, cfg->s.syslog_facility) < 0) {
+        fprintf(stderr, "portreeve-authd: bad syslog facility\n");
+        return 1;
+    }
+    log_set_debug(verbose);
+    memset(&p, 0, sizeof(p));
+    p.mux_fd = authd_listen(cfg->s.mux_socket, cfg->s.socket_mode);
+    p.gate_fd = cfg->s.gate_socket[0] ? authd_listen(cfg->s.gate_socket, cfg->s.socket_mode) : -1;
+    if (p.mux_fd < 0 || (cfg->s.gate_socket[0] && p.gate_fd < 0) || authd_drop(cfg) < 0)
+        return 1;
+    if (!fg && daemon(0, 0) < 0) {
+        log_err("cannot detach: %s", strerror(errno));
+        return 1;
+    }
+    p.conf_path = path;
+    p.cfg = cfg;
+    rc = authd_server_run(&p);
+    authd_cfg_unref(cfg);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,361 @@
+/*
+ * ldap_pool.c - per-worker LDAP connections and search-then-bind
+ * verification (see ldap_pool.h for the contract).
+ *
+ * Public: ldap_pool_new, ldap_pool_free, ldap_pool_verify, ldap_pool_filter,
+ * ldap_pool_check_filter, ldap_pool_check_uri. Logins and realms are
+ * untrusted: they reach the filter only through ldap_bv2escaped_filter_value
+ * and are never part of a DN we build (the DN comes from the server). No
+ * global (NULL-handle) libldap option is ever set.
+ */
+#include "ldap_pool.h"
+
+#include <ldap.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ldap_pool {
+    const struct ldap_pool_conf *conf;
+    LDAP *search; /* bound as the service DN */
+    LDAP *bind;   /* rebound as each user */
+};
+
+struct ldap_pool *ldap_pool_new(const struct ldap_pool_conf *conf)
+{
+    struct ldap_pool *p = calloc(1, sizeof(*p));
+
+    if (p)
+        p->conf = conf;
+    return p;
+}
+
+/* Close one handle. */
+static void ldap_pool_close(LDAP **ld)
+{
+    if (*ld)
+        ldap_unbind_ext_s(*ld, NULL, NULL);
+    *ld = NULL;
+}
+
+void ldap_pool_free(struct ldap_pool *p)
+{
+    if (p == NULL)
+        return;
+    ldap_pool_close(&p->search);
+    ldap_pool_close(&p->bind);
+    free(p);
+}
+
+/* Errors after which the connection is not worth keeping. */
+static int ldap_pool_transport_error(int rc)
+{
+    return rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT || rc == LDAP_CONNECT_ERROR ||
+           rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY || rc == LDAP_LOCAL_ERROR ||
+           rc == LDAP_TIMELIMIT_EXCEEDED || rc == LDAP_OTHER || rc == LDAP_NO_MEMORY;
+}
+
+/* Set the per-handle options: protocol, timeouts, referrals, TLS. */
+static int ldap_pool_options(const struct ldap_pool_conf *c, LDAP *ld, char *why, size_t whylen)
+{
+    int v3 = LDAP_VERSION3, zero = 0;
+    struct timeval net = {(time_t)(c->connect_timeout_ms / 1000),
+                          (suseconds_t)(c->connect_timeout_ms % 1000 * 1000)};
+    struct timeval op = {(time_t)(c->timeout_ms / 1000), (suseconds_t)(c->timeout_ms % 1000 * 1000)};
+    int req = c->require_cert ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+    int tlsmin = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+
+    if (ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &net) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_TIMEOUT, &op) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tlsmin) != LDAP_OPT_SUCCESS) {
+        snprintf(why, whylen, "cannot set LDAP options");
+        return -1;
+    }
+    if (c->ca_file[0] &&
+        ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, c->ca_file) != LDAP_OPT_SUCCESS) {
+        snprintf(why, whylen, "cannot set the LDAP CA file");
+        return -1;
+    }
+    /* Per-handle TLS settings take effect only in a new TLS context. */
+    if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS) {
+        snprintf(why, whylen, "cannot create the LDAP TLS context");
+        return -1;
+    }
+    return 0;
+}
+
+/* Simple bind; a NULL password means an anonymous connection (no bind). */
+static int ldap_pool_simple_bind(LDAP *ld, const char *dn, const char *pw, size_t pwlen)
+{
+    struct berval cred;
+
+    cred.bv_val = (char *)(uintptr_t)pw; /* libldap does not write it */
+    cred.bv_len = pwlen;
+    return ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+}
+
+/* Open a handle (StartTLS if configured) and, for search, bind as the service. */
+static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int service_bind,
+                          char *why, size_t whylen)
+{
+    LDAP *ld = NULL;
+    int rc = ldap_initialize(&ld, c->uri);
+
+    if (rc != LDAP_SUCCESS) {
+        snprintf(why, whylen, "ldap_initialize: %s", ldap_err2string(rc));
+        return rc;
+    }
+    if (ldap_pool_options(c, ld, why, whylen) < 0) {
+        ldap_unbind_ext_s(ld, NULL, NULL);
+        return LDAP_LOCAL_ERROR;
+    }
+    if (c->starttls) {
+        rc = ldap_start_tls_s(ld, NULL, NULL);
+        if (rc != LDAP_SUCCESS) {
+            /* Never continue in cleartext. */
+            snprintf(why, whylen, "StartTLS failed: %s", ldap_err2string(rc));
+            ldap_unbind_ext_s(ld, NULL, NULL);
+            return LDAP_CONNECT_ERROR;
+        }
+    }
+    if (service_bind && c->bind_dn[0]) {
+        const char *pw = c->bind_pw ? c->bind_pw : "";
+        rc = ldap_pool_simple_bind(ld, c->bind_dn, pw, strlen(pw));
+        if (rc != LDAP_SUCCESS) {
+            snprintf(why, whylen, "service bind as %s: %s", c->bind_dn, ldap_err2string(rc));
+            ldap_unbind_ext_s(ld, NULL, NULL);
+            /* A refused service bind is a configuration problem: temporary
+             * for the user, never "wrong password". */
+            return ldap_pool_transport_error(rc) ? rc : LDAP_CONNECT_ERROR;
+        }
+    }
+    *out = ld;
+    return LDAP_SUCCESS;
+}
+
+/* Append an escaped value to the filter. */
+static int ldap_pool_put_escaped(char *out, size_t outlen, size_t *o, const char *v, size_t n)
+{
+    struct berval in, esc;
+    int ok;
+
+    in.bv_val = (char *)(uintptr_t)v;
+    in.bv_len = n;
+    esc.bv_val = NULL;
+    if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
+        return -1;
+    ok = esc.bv_len < outlen - *o;
+    if (ok) {
+        memcpy(out + *o, esc.bv_val, esc.bv_len);
+        *o += esc.bv_len;
+    }
+    ber_memfree(esc.bv_val);
+    return ok ? 0 : -1;
+}
+
+int ldap_pool_filter(const char *tmpl, const char *login, size_t llen, const char *realm,
+                     size_t rlen, const char *service, size_t slen, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    if (outlen == 0)
+        return -1;
+    for (const char *t = tmpl; *t; t++) {
+        if (*t != '%') {
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = *t;
+            continue;
+        }
+        t++;
+        if (*t == '%') {
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = '%';
+        } else if (*t == 'u') {
+            if (ldap_pool_put_escaped(out, outlen, &o, login, llen) < 0)
+                return -1;
+        } else if (*t == 'r') {
+            if (ldap_pool_put_escaped(out, outlen, &o, realm, rlen) < 0)
+                return -1;
+        } else if (*t == 's') {
+            if (ldap_pool_put_escaped(out, outlen, &o, service, slen) < 0)
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int ldap_pool_check_filter(const char *tmpl, char *err, size_t errlen)
+{
+    char out[LDAP_POOL_FILTER_MAX];
+    int has_u = strstr(tmpl, "%u") != NULL;
+
+    if (ldap_pool_filter(tmpl, "x", 1, "y", 1, "z", 1, out, sizeof(out)) < 0) {
+        snprintf(err, errlen, "bad template (use %%u, %%r, %%s, %%%%)");
+        return -1;
+    }
+    if (!has_u || out[0] != '(') {
+        snprintf(err, errlen, "want a filter in parentheses that uses %%u");
+        return -1;
+    }
+    return 0;
+}
+
+int ldap_pool_check_uri(const char *uri, char *err, size_t errlen)
+{
+    const char *s = uri;
+    int n = 0;
+
+    while (*s) {
+        char one[512];
+        size_t len;
+        LDAPURLDesc *d = NULL;
+        s += strspn(s, " \t,");
+        len = strcspn(s, " \t,");
+        if (len == 0)
+            break;
+        if (len >= sizeof(one)) {
+            snprintf(err, errlen, "URI longer than %zu bytes", sizeof(one) - 1);
+            return -1;
+        }
+        memcpy(one, s, len);
+        one[len] = '\0';
+        s += len;
+        if (ldap_url_parse(one, &d) != LDAP_URL_SUCCESS) {
+            snprintf(err, errlen, "\"%s\" is not an ldap://, ldaps:// or ldapi:// URI", one);
+            return -1;
+        }
+        ldap_free_urldesc(d);
+        n++;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "empty");
+        return -1;
+    }
+    return 0;
+}
+
+/* Search for exactly one entry; its DN out (ldap_memfree it). */
+static int ldap_pool_search(struct ldap_pool *p, const char *filter, char **dn, char *why,
+                            size_t whylen)
+{
+    const struct ldap_pool_conf *c = p->conf;
+    static const int scopes[] = {LDAP_SCOPE_BASE, LDAP_SCOPE_ONELEVEL, LDAP_SCOPE_SUBTREE};
+    char *attrs[] = {(char *)(uintptr_t) LDAP_NO_ATTRS, NULL};
+    struct timeval tv = {(time_t)(c->timeout_ms / 1000), (suseconds_t)(c->timeout_ms % 1000 * 1000)};
+    LDAPMessage *res = NULL, *e;
+    int rc, n;
+
+    *dn = NULL;
+    if (p->search == NULL && (rc = ldap_pool_open(c, &p->search, 1, why, whylen)) != LDAP_SUCCESS)
+        return rc;
+    /* sizelimit 2: enough to see that a filter is ambiguous. */
+    rc = ldap_search_ext_s(p->search, c->base, scopes[c->scope], filter, attrs, 0, NULL, NULL,
+                           &tv, 2, &res);
+    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
+        snprintf(why, whylen, "search: %s", ldap_err2string(rc));
+        if (res)
+            ldap_msgfree(res);
+        return rc;
+    }
+    n = ldap_count_entries(p->search, res);
+    if (rc == LDAP_SIZELIMIT_EXCEEDED || n > 1) {
+        snprintf(why, whylen, "ambiguous: several entries match");
+        ldap_msgfree(res);
+        return LDAP_NO_SUCH_OBJECT;
+    }
+    if (n < 1) {
+        snprintf(why, whylen, "no such user");
+        ldap_msgfree(res);
+        return LDAP_NO_SUCH_OBJECT;
+    }
+    e = ldap_first_entry(p->search, res);
+    *dn = e ? ldap_get_dn(p->search, e) : NULL;
+    ldap_msgfree(res);
+    if (*dn == NULL) {
+        snprintf(why, whylen, "entry without a DN");
+        return LDAP_OTHER;
+    }
+    return LDAP_SUCCESS;
+}
+
+/* Bind as dn on the bind connection. */
+static int ldap_pool_user_bind(struct ldap_pool *p, const char *dn, const char *pw, size_t pwlen,
+                               char *why, size_t whylen)
+{
+    int rc;
+
+    if (p->bind == NULL && (rc = ldap_pool_open(p->conf, &p->bind, 0, why, whylen)) != LDAP_SUCCESS)
+        return rc;
+    rc = ldap_pool_simple_bind(p->bind, dn, pw, pwlen);
+    if (rc != LDAP_SUCCESS)
+        snprintf(why, whylen, "bind: %s", ldap_err2string(rc));
+    return rc;
+}
+
+/* Map a bind result: transport trouble is temporary, anything else is "no". */
+static enum ldap_pool_result ldap_pool_bind_result(int rc)
+{
+    if (rc == LDAP_SUCCESS)
+        return LDAP_POOL_OK;
+    if (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH ||
+        rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_INVALID_DN_SYNTAX ||
+        rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_CONSTRAINT_VIOLATION)
+        return LDAP_POOL_BADAUTH;
+    return LDAP_POOL_TEMPFAIL;
+}
+
+enum ldap_pool_result ldap_pool_verify(struct ldap_pool *p, const char *login, size_t llen,
+                                       const char *realm, size_t rlen, const char *service,
+                                       size_t slen, const char *password, size_t pwlen,
+                                       char *why, size_t whylen)
+{
+    char filter[LDAP_POOL_FILTER_MAX];
+    char *dn = NULL;
+    int rc = LDAP_OTHER;
+    enum ldap_pool_result r;
+
+    why[0] = '\0';
+    if (pwlen == 0) {
+        snprintf(why, whylen, "empty password");
+        return LDAP_POOL_BADAUTH;
+    }
+    if (ldap_pool_filter(p->conf->filter, login, llen, realm, rlen, service, slen, filter,
+                         sizeof(filter)) < 0) {
+        snprintf(why, whylen, "filter too long");
+        return LDAP_POOL_BADAUTH;
+    }
+    /* One reconnect, then give up for this request. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = ldap_pool_search(p, filter, &dn, why, whylen);
+        if (rc == LDAP_SUCCESS || !ldap_pool_transport_error(rc))
+            break;
+        ldap_pool_close(&p->search);
+    }
+    if (rc == LDAP_NO_SUCH_OBJECT)
+        return LDAP_POOL_BADAUTH;
+    if (rc != LDAP_SUCCESS) {
+        if (!ldap_pool_transport_error(rc))
+            ldap_pool_close(&p->search);
+        return LDAP_POOL_TEMPFAIL;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = ldap_pool_user_bind(p, dn, password, pwlen, why, whylen);
+        if (!ldap_pool_transport_error(rc))
+            break;
+        ldap_pool_close(&p->bind);
+    }
+    ldap_memfree(dn);
+    r = ldap_pool_bind_result(rc);
+    if (r == LDAP_POOL_TEMPFAIL)
+        ldap_pool_close(&p->bind);
+    return r;
+}
