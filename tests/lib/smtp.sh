@@ -53,7 +53,7 @@ smtp_reply() {
             sub(/[ :].*/, "", verb)
             if (cmd == ".") verb = "DOT"
             if (!(verb in verbs) && verb != "DOT") next
-            if (got != "") { print got; exit }
+            if (got != "") exit
             want = (verb == step)
             next
         }
