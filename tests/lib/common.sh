@@ -8,7 +8,8 @@
 #   pt_spawn NAME LOG CMD...
 #                         start CMD in its own session (setsid), stdout and
 #                         stderr to LOG; records its PID as $PT_PID and in
-#                         $PT_TMP/pids so that the EXIT trap stops it
+#                         $PT_TMP/pids so that the EXIT trap stops it;
+#                         stdin is /dev/null, or $PT_SPAWN_STDIN if set
 #   pt_stop_pid PID WORD  stop PID if /proc/PID/cmdline contains WORD: TERM,
 #                         wait up to 10 s (state field of /proc/PID/stat, as
 #                         killed daemons linger <defunct> here), then KILL
@@ -87,7 +88,7 @@ pt_spawn() {
     shift 2
     # Without job control a background job is not a process-group leader,
     # so setsid(1) calls setsid() and execs: $! is the daemon itself.
-    setsid "$@" </dev/null >"$log" 2>&1 &
+    setsid "$@" <"${PT_SPAWN_STDIN:-/dev/null}" >"$log" 2>&1 &
     PT_PID=$!
     printf '%s %s\n' "$PT_PID" "$(basename "$1")" >>"$PT_TMP/pids"
     printf '%s\n' "$PT_PID" >"$PT_TMP/$name.pid"
