@@ -475,7 +475,12 @@ int quota_decide(const struct decide_env *env, const struct proto_request *req,
         op->arg = arg;
     } else {
         op->kind = QUOTA_REDIS_COMMIT;
-        op->txid = (s->txid && strcmp(s->instance, op->instance) == 0) ? s->txid : 0;
+        /* The first RCPT of a transaction often has no instance yet
+         * (smtpd_delay_open_until_valid_rcpt): an empty one matches. */
+        op->txid = (s->txid && s->sender == sender &&
+                    (s->instance[0] == '\0' || strcmp(s->instance, op->instance) == 0))
+                       ? s->txid
+                       : 0;
         op->cost.messages = 1;
         op->cost.recipients = quota_parse_count(&req->v[PA_RECIPIENT_COUNT]);
         if (op->cost.recipients == 0)

@@ -135,7 +135,7 @@ static const struct conf_entry quota_entries[] = {
      "buckets per window; a window may count up to 1/buckets of its length extra"},
     {"policyd_quota_max_principals", CONF_INT, "100000", 16, 100000000, QC(max_principals), NULL,
      "principals the embedded store tracks at most"},
-    {"policyd_quota_reservation_ttl", CONF_TIME, "10m", 1000, 86400000, QC(reservation_ttl_ms),
+    {"policyd_quota_reservation_ttl", CONF_TIME, "2m", 1000, 86400000, QC(reservation_ttl_ms),
      NULL, "life of a reservation made at RCPT and not committed"},
     {"policyd_quota_instance_ttl", CONF_TIME, "1h", 60000, 604800000, QC(instance_ttl_ms), NULL,
      "how long a committed Postfix instance is remembered (retries)"},
