@@ -16,7 +16,8 @@
 #   pt_ports N            print the first of N consecutive free TCP ports in
 #                         $PT_PORT_MIN..$PT_PORT_MAX (default 24000..24999),
 #                         reserved for this run (a lock serialises callers)
-#   pt_wait_tcp HOST PORT [SECS]   wait until something listens there
+#   pt_wait_tcp HOST PORT [SECS]   wait until something listens there (in
+#                                  network namespace $PT_NETNS when set)
 #   pt_wait_file PATH [SECS]       wait until PATH exists (sockets, pid files)
 #   pt_log_size FILE               print FILE's size (a mark for pt_wait_log)
 #   pt_wait_log FILE ERE [SECS] [MARK]
@@ -163,7 +164,8 @@ pt_ports() {
 pt_wait_tcp() {
     local host=$1 port=$2 secs=${3:-15} i
     for ((i = 0; i < secs * 10; i++)); do
-        if ss -Hltn "sport = :$port" 2>/dev/null | awk '{ print $4 }' | grep -qxF -- "$host:$port"; then
+        if ${PT_NETNS:+ip netns exec "$PT_NETNS"} ss -Hltn "sport = :$port" 2>/dev/null |
+            awk '{ print $4 }' | grep -qxF -- "$host:$port"; then
             return 0
         fi
         sleep 0.1

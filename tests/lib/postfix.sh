@@ -16,6 +16,9 @@
 #                                  a -o override on the listener at PORT
 #   pf_sasldb USER PASS...         Cyrus sasldb users (auxprop, PLAIN LOGIN)
 #   pf_start / pf_stop             postfix -c DIR/etc start / stop
+#   PF_NETNS                       when set (before pf_create), Postfix is
+#                                  checked and run inside that network
+#                                  namespace
 #   pf_fragment_settings FILE      main.cf fragment -> one setting per line
 #   pf_fragment_entries FILE       master.cf fragment -> one entry per line
 #
@@ -146,8 +149,18 @@ pf_create() {
         done
     # Creates the queue subdirectories, so that a policy daemon can put
     # its socket into private/ before Postfix starts.
-    postfix -c "$PF_ETC" check >/dev/null 2>&1 ||
-        pt_die "postfix check: $(postfix -c "$PF_ETC" check 2>&1)"
+    pf_exec postfix -c "$PF_ETC" check >/dev/null 2>&1 ||
+        pt_die "postfix check: $(pf_why check)"
+}
+
+# Run a command in $PF_NETNS when set.
+pf_exec() {
+    ${PF_NETNS:+ip netns exec "$PF_NETNS"} "$@"
+}
+
+# Without syslog, postfix(1) reports errors only to a terminal: give it one.
+pf_why() {
+    script -qec "${PF_NETNS:+ip netns exec $PF_NETNS} postfix -c $PF_ETC $1" /dev/null 2>&1 | tr -d '\r'
 }
 
 # Cyrus SASL with a sasldb file in the temp dir: the stand-in for the LDAP
@@ -174,19 +187,19 @@ EOF
 
 pf_start() {
     local out
-    out=$(postfix -c "$PF_ETC" check 2>&1) || pt_die "postfix check: $out"
-    out=$(postfix -c "$PF_ETC" start 2>&1) || {
-        cat "$PF_LOG" >&2 2>/dev/null
-        pt_die "postfix start: $out"
+    pf_exec postfix -c "$PF_ETC" check >/dev/null 2>&1 || pt_die "postfix check: $(pf_why check)"
+    pf_exec postfix -c "$PF_ETC" start >/dev/null 2>&1 || {
+        tail -n 20 "$PF_LOG" >&2 2>/dev/null
+        pt_die "postfix start failed: $(pf_why status)"
     }
     pt_wait_file "$PF_SPOOL/pid/master.pid" 15
     printf '%s master\n' "$(tr -d ' ' <"$PF_SPOOL/pid/master.pid")" >>"$PT_TMP/pids"
-    pt_on_exit "postfix -c '$PF_ETC' stop"
-    pt_wait_tcp "$PF_ADDR" "$PF_P25" 15
-    pt_wait_tcp "$PF_ADDR" "$PF_P587" 15
-    pt_wait_tcp "$PF_ADDR" "$PF_P465" 15
+    pt_on_exit "${PF_NETNS:+ip netns exec $PF_NETNS} postfix -c '$PF_ETC' stop"
+    PT_NETNS=${PF_NETNS:-} pt_wait_tcp "$PF_ADDR" "$PF_P25" 15
+    PT_NETNS=${PF_NETNS:-} pt_wait_tcp "$PF_ADDR" "$PF_P587" 15
+    PT_NETNS=${PF_NETNS:-} pt_wait_tcp "$PF_ADDR" "$PF_P465" 15
 }
 
 pf_stop() {
-    postfix -c "$PF_ETC" stop >/dev/null 2>&1 || true
+    pf_exec postfix -c "$PF_ETC" stop >/dev/null 2>&1 || true
 }

@@ -1,7 +1,8 @@
 # smtp.sh - drive real SMTP sessions with swaks and read the replies back.
 #
 #   smtp_session NAME PORT [SWAKS_ARGS...]
-#       one session against 127.0.0.1:PORT; the transcript goes to
+#       one session against $SMTP_SERVER:PORT (default 127.0.0.1), run in
+#       network namespace $SMTP_NETNS when that is set; the transcript goes to
 #       $PT_TMP/smtp/NAME.txt. Defaults: --timeout 5, helo client.example.test,
 #       from sender@remote.example; SWAKS_ARGS add to or override them
 #       (e.g. --local-interface 127.0.0.2, --tls, --tlsc, --auth PLAIN ...).
@@ -24,7 +25,8 @@ smtp_session() {
     local name=$1 port=$2 rc
     shift 2
     mkdir -p "$PT_TMP/smtp"
-    swaks --server 127.0.0.1 --port "$port" --timeout 5 \
+    ${SMTP_NETNS:+ip netns exec "$SMTP_NETNS"} \
+        swaks --server "${SMTP_SERVER:-127.0.0.1}" --port "$port" --timeout 5 \
         --helo client.example.test --from "$SMTP_FROM" \
         --header 'Subject: portreeve e2e' --body 'portreeve end-to-end test' \
         "$@" >"$PT_TMP/smtp/$name.txt" 2>&1
