@@ -162,28 +162,33 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2)
 col() { # server transport conns column
     awk -v s="$1" -v t="$2" -v c="$3" -v k="$4" '$1==s && $2==t && $3==c {print $k}' "$results" | median
 }
-ratio() { # transport conns column: median over repeats of policyd/baseline
+ratios() { # transport conns column: per repeat, policyd/baseline
     awk -v t="$1" -v c="$2" -v k="$3" '$2==t && $3==c {v[$1" "$4]=$k; r[$4]=1}
-        END {for (i in r) if (v["baseline "i] > 0) print v["policyd "i]/v["baseline "i]}' "$results" | median
+        END {for (i in r) if (v["baseline "i] > 0) printf "%.3f\n", v["policyd "i]/v["baseline "i]}' "$results"
 }
+ratio() { ratios "$@" | median; }
+range() { ratios "$@" | sort -g | sed -n '1p;$p' | paste -sd- -; }
 
 echo
 echo "policyd = $p_name; medians of $repeats interleaved runs of ${secs}s; ratio = median of paired policyd/baseline"
-printf '%-6s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s %6s\n' \
-    "" "" "baseline" "" "" "" "policyd" "" "" "" "ratio" "ratio"
-printf '%-6s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s %6s\n' \
-    transp conns "req/s" "p50 us" "p99 us" "cpu us" "req/s" "p50 us" "p99 us" "cpu us" "req/s" "p99"
+printf '%-6s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s %6s %6s\n' \
+    "" "" "baseline" "" "" "" "policyd" "" "" "" "ratio" "ratio" "ratio"
+printf '%-6s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s %6s %6s\n' \
+    transp conns "req/s" "p50 us" "p99 us" "cpu us" "req/s" "p50 us" "p99 us" "cpu us" "req/s" "p99" "cpu"
 for transport in unix tcp; do
     for c in $conns; do
-        printf '%-6s %5s | %9.0f %8.1f %8.1f %6.2f | %9.0f %8.1f %8.1f %6.2f | %6.3f %6.2f\n' \
+        printf '%-6s %5s | %9.0f %8.1f %8.1f %6.2f | %9.0f %8.1f %8.1f %6.2f | %6.3f %6.2f %6.2f\n' \
             "$transport" "$c" \
             "$(col baseline "$transport" "$c" 5)" "$(col baseline "$transport" "$c" 6)" \
             "$(col baseline "$transport" "$c" 7)" "$(col baseline "$transport" "$c" 9)" \
             "$(col policyd "$transport" "$c" 5)" "$(col policyd "$transport" "$c" 6)" \
             "$(col policyd "$transport" "$c" 7)" "$(col policyd "$transport" "$c" 9)" \
-            "$(ratio "$transport" "$c" 5)" "$(ratio "$transport" "$c" 7)"
+            "$(ratio "$transport" "$c" 5)" "$(ratio "$transport" "$c" 7)" "$(ratio "$transport" "$c" 9)"
     done
 done
+echo "spread of the paired req/s ratios (min-max): $(for transport in unix tcp; do for c in $conns; do
+    printf '%s/%s %s; ' "$transport" "$c" "$(range "$transport" "$c" 5)"
+done; done)"
 errs=$(awk '{e+=$10} END {print e+0}' "$results")
 echo "errors over all runs: $errs; cpu us = daemon CPU time (user+sys) per request"
 echo "p999 (median, us): $(for transport in unix tcp; do for c in $conns; do

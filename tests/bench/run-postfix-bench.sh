@@ -248,19 +248,21 @@ echo >&2
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 mps() { awk -v c="$1" -v n="$2" '$1==c && $2==n {print $5/$4}' "$results" | median; }
 ms_per_msg() { awk -v c="$1" -v n="$2" -v s="$sessions" '$1==c && $2==n {print 1000*s*$4/$5}' "$results" | median; }
-ratio() { # config rcpts: median over repeats of (msgs/s config)/(msgs/s baseline)
+ratios() { # config rcpts: per repeat, (msgs/s config)/(msgs/s baseline)
     awk -v c="$1" -v n="$2" '$2==n {v[$1" "$3]=$5/$4; r[$3]=1}
-        END {for (i in r) if (v["baseline "i] > 0 && v[c" "i] > 0) print v[c" "i]/v["baseline "i]}' "$results" | median
+        END {for (i in r) if (v["baseline "i] > 0 && v[c" "i] > 0) printf "%.3f\n", v[c" "i]/v["baseline "i]}' "$results"
 }
+ratio() { ratios "$@" | median; }
 
 echo
 echo "messages/s: median of $repeats runs of $msgs messages, $sessions parallel sessions, ${size}-byte bodies"
 echo "ms/msg: mean time per message per session (sessions x elapsed / messages)"
 echo "ratio: median of the paired ratios messages/s(config) / messages/s(baseline server)"
-printf '%-6s | %-10s %9s %8s %8s\n' rcpts config "msgs/s" "ms/msg" "ratio"
+printf '%-6s | %-10s %9s %8s %8s  %s\n' rcpts config "msgs/s" "ms/msg" "ratio" "(min-max of paired ratios)"
 for n in $rcpts; do
     for c in $configs; do
-        printf '%-6s | %-10s %9.1f %8.2f %8.3f\n' "$n" "$c" "$(mps "$c" "$n")" "$(ms_per_msg "$c" "$n")" "$(ratio "$c" "$n")"
+        printf '%-6s | %-10s %9.1f %8.2f %8.3f  (%s)\n' "$n" "$c" "$(mps "$c" "$n")" "$(ms_per_msg "$c" "$n")" \
+            "$(ratio "$c" "$n")" "$(ratios "$c" "$n" | sort -g | sed -n '1p;$p' | paste -sd- -)"
     done
 done
 delivered=$(grep -c 'status=sent' "$maillog" || true)
