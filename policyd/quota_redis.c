@@ -46,7 +46,11 @@
  * reservation ttl, instance ttl (0 = no dedup), cost messages, cost
  * recipients, then per window: kind, max, len_ms, g_ms.
  * Returns {0} ok, {1, window (0-based), used} exceeded, {2} duplicate.
+ * At most LIMITER_MAX_PENDING reservations per principal, as in the limiter:
+ * a new one then takes the place of the one that expires first.
  */
+#define QR_STR2(x) #x
+#define QR_STR(x) QR_STR2(x)
 const char quota_redis_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -58,12 +62,16 @@ const char quota_redis_script[] =
     "if op == 'r' then redis.call('HDEL', pend, tx) return {0} end\n"
     "if op == 'c' then\n"
     "  if ARGV[3] ~= '' and ARGV[3] ~= tx then redis.call('HDEL', pend, ARGV[3]) end\n"
-    "  local pm, pr = 0, 0\n"
+    "  local pm, pr, live, own, old, olde = 0, 0, 0, false, nil, 0\n"
     "  local all = redis.call('HGETALL', pend)\n"
     "  for i = 1, #all, 2 do\n"
     "    local e, m, r = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')\n"
     "    if e == nil or tonumber(e) <= now then redis.call('HDEL', pend, all[i])\n"
-    "    elseif all[i] ~= tx then pm = pm + tonumber(m); pr = pr + tonumber(r) end\n"
+    "    elseif all[i] == tx then own = true\n"
+    "    else\n"
+    "      live = live + 1; pm = pm + tonumber(m); pr = pr + tonumber(r)\n"
+    "      if old == nil or tonumber(e) < olde then old, olde = all[i], tonumber(e) end\n"
+    "    end\n"
     "  end\n"
     "  for w = 0, nw - 1 do\n"
     "    local a = 8 + 4 * w\n"
@@ -79,6 +87,7 @@ const char quota_redis_script[] =
     "    if used + cost > max then return {1, w, used} end\n"
     "  end\n"
     "  if tx ~= '' then\n"
+    "    if not own and live >= " QR_STR(LIMITER_MAX_PENDING) " then redis.call('HDEL', pend, old) end\n"
     "    redis.call('HSET', pend, tx, f(now + rttl) .. ':' .. f(cm) .. ':' .. f(cr))\n"
     "    redis.call('PEXPIRE', pend, rttl)\n"
     "  end\n"
@@ -107,6 +116,7 @@ const char quota_redis_script[] =
 #define QR_BACKOFF_MIN_MS 100
 #define QR_BACKOFF_MAX_MS 5000
 #define QR_MAX_SENTINELS 8
+#define QR_MAX_SILENT 3
 #define QR_HOST_MAX 256
 #define QR_ARGS_MAX (12 + 5 * LIMITER_MAX_WINDOWS)
 #define QR_NUM_MAX 24
@@ -132,6 +142,7 @@ struct quota_redis {
     struct event *retry_timer, *setup_timer;
     long backoff_ms;
     int outage_logged;
+    unsigned silent_deadlines; /* deadlines missed with no reply since */
     struct quota_redis_stats st;
 };
 
@@ -655,6 +666,8 @@ static void qr_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     struct limiter_result res;
 
+    if (reply != NULL)
+        qr->silent_deadlines = 0; /* the server answers */
     if (req->done) {
         qr_req_free(req);
         return;
@@ -695,8 +708,7 @@ static void qr_reply(redisAsyncContext *ac, void *r, void *privdata)
     qr_req_free(req);
 }
 
-/* The deadline passed: answer "unavailable" now, and drop the connection so
- * that a hung server cannot hold later requests too. */
+/* The deadline passed: answer "unavailable" now. */
 static void qr_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct quota_redis_req *req = arg;
@@ -709,8 +721,13 @@ static void qr_deadline_cb(evutil_socket_t fd, short what, void *arg)
     qr->st.timeouts++;
     req->done = 1; /* hiredis still holds it; freed by qr_reply(NULL) below */
     req->cb = NULL;
-    if (qr->ac != NULL)
-        qr_drop(qr, "request deadline (redis_timeout) passed");
+    /* One late reply is a slow moment (the request is answered anyway);
+     * QR_MAX_SILENT deadlines in a row without any reply is a hung server:
+     * drop it, so that requests fall back at once until it is back. */
+    if (qr->ac != NULL && ++qr->silent_deadlines >= QR_MAX_SILENT) {
+        qr->silent_deadlines = 0;
+        qr_drop(qr, "no reply within redis_timeout");
+    }
     if (cb)
         cb(cbarg, -1, NULL);
 }

@@ -6,9 +6,9 @@
  * connection (SCRIPT LOAD), with the NOSCRIPT -> EVAL fallback. Every key
  * carries the principal as a {hash tag} and a TTL. Each request has a
  * deadline (redis_timeout) from an event-loop timer: hiredis 0.14 has no
- * async timeouts. A request that misses it is answered "unavailable" and
- * the connection is dropped and re-made with back-off, so a hung Redis
- * never stalls the daemon. Sentinel: the master comes from the first
+ * async timeouts. A request that misses it is answered "unavailable" at
+ * once; three misses in a row with no reply in between drop the connection
+ * (re-made with back-off), so a hung Redis never stalls the daemon. Sentinel: the master comes from the first
  * Sentinel that answers; a lost connection or a READONLY reply (the master
  * was demoted) makes us ask again.
  *

@@ -1,0 +1,202 @@
+/*
+ * main.c - portreeve-policyd: command line, daemon start-up, privilege drop.
+ *
+ *   portreeve-policyd [-c file] [-f] [-v]   run
+ *   portreeve-policyd [-c file] -t          check the configuration
+ *   portreeve-policyd -d                    print every setting's default
+ *   portreeve-policyd [-c file] -n          print settings that differ
+ *
+ * Start-up is the only place that exits on bad configuration, with a
+ * message naming the key and the value. Order: load the configuration, bind
+ * (as root, so that sockets can be given to postfix), write the pid file,
+ * drop to policyd_user, then serve.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "policyd_conf.h"
+#include "server.h"
+
+#define POLICYD_DEFAULT_CONF "/etc/portreeve/portreeve.conf"
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: portreeve-policyd [-c file] [-f] [-v] [-t | -d | -n]\n"
+                    "  -c file  configuration (default " POLICYD_DEFAULT_CONF ")\n"
+                    "  -f       stay in the foreground, log to stderr\n"
+                    "  -v       log debug messages too\n"
+                    "  -t       check the configuration and exit\n"
+                    "  -d       print every setting with its default and exit\n"
+                    "  -n       print the settings that differ from the default and exit\n");
+    exit(2);
+}
+
+/* Become the unprivileged user; a no-op unless we are root. */
+static int drop_privileges(const char *user, char *err, size_t errlen)
+{
+    struct passwd *pw;
+
+    if (user == NULL || *user == '\0' || geteuid() != 0)
+        return 0;
+    pw = getpwnam(user);
+    if (pw == NULL) {
+        snprintf(err, errlen, "policyd_user = %s: no such user", user);
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        snprintf(err, errlen, "policyd_user = %s: refusing to run as root", user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        snprintf(err, errlen, "cannot become %s: %s", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        snprintf(err, errlen, "privilege drop to %s did not stick", user);
+        return -1;
+    }
+    return 0;
+}
+
+/* Detach from the terminal: fork, new session, stdio to /dev/null. */
+static int daemonize(void)
+{
+    pid_t pid = fork();
+    int fd;
+
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (chdir("/") < 0)
+        return -1;
+    fd = open("/dev/null", O_RDWR);
+    if (fd < 0)
+        return -1;
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (fd > 2)
+        close(fd);
+    return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *fp;
+
+    if (path == NULL || *path == '\0')
+        return 0;
+    fp = fopen(path, "w");
+    if (fp == NULL)
+        return -1;
+    fprintf(fp, "%ld\n", (long)getpid());
+    return fclose(fp);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = POLICYD_DEFAULT_CONF;
+    int foreground = 0, check = 0, defaults = 0, nondefault = 0, verbose = 0, ch;
+    char err[CONF_ERR_LEN];
+    struct policyd_conf *conf;
+    struct server *srv;
+
+    while ((ch = getopt(argc, argv, "c:fvtdn")) != -1) {
+        switch (ch) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'f':
+            foreground = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 't':
+            check = 1;
+            break;
+        case 'd':
+            defaults = 1;
+            break;
+        case 'n':
+            nondefault = 1;
+            break;
+        default:
+            usage();
+        }
+    }
+    if (optind != argc || check + defaults + nondefault > 1)
+        usage();
+    if (defaults) {
+        policyd_conf_print_defaults(stdout);
+        return 0;
+    }
+    if (nondefault) {
+        if (policyd_conf_print_nondefault(stdout, path, err, sizeof(err)) < 0) {
+            fprintf(stderr, "portreeve-policyd: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    conf = policyd_conf_load(path, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "portreeve-policyd: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        if (conf->local == NULL || *conf->local_domains == '\0')
+            fprintf(stderr, "portreeve-policyd: warning: policyd_local_domains is empty: on the "
+                            "mx role every recipient counts as remote\n");
+        printf("%s: configuration OK\n", path);
+        policyd_conf_unref(conf);
+        return 0;
+    }
+    if (log_open(conf->syslog_name, foreground, conf->syslog_facility) < 0) {
+        fprintf(stderr, "portreeve-policyd: cannot open the log\n");
+        return 1;
+    }
+    log_set_debug(verbose);
+    if (*conf->local_domains == '\0')
+        log_warn("policyd_local_domains is empty: on the mx role every recipient counts as "
+                 "remote");
+    srv = server_new(conf, path, err, sizeof(err));
+    if (srv == NULL) {
+        log_err("%s", err);
+        if (!foreground)
+            fprintf(stderr, "portreeve-policyd: %s\n", err);
+        return 1;
+    }
+    if (!foreground && daemonize() < 0) {
+        log_err("cannot become a daemon: %s", strerror(errno));
+        return 1;
+    }
+    if (!foreground && write_pid_file(conf->pid_file) < 0)
+        log_warn("cannot write pid file %s: %s", conf->pid_file, strerror(errno));
+    if (drop_privileges(conf->user, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        server_free(srv);
+        return 1;
+    }
+    log_info("portreeve-policyd started");
+    server_run(srv);
+    server_free(srv);
+    log_info("portreeve-policyd stopped");
+    return 0;
+}
