@@ -37,7 +37,7 @@
 
 #define LIMITER_MAX_WINDOWS 8  /* windows per limit set, both kinds together */
 #define LIMITER_MAX_SERIES LIMITER_MAX_WINDOWS /* bucket series per principal */
-#define LIMITER_MAX_PENDING 8 /* open reservations per principal */
+#define LIMITER_MAX_PENDING 32 /* open reservations per principal */
 #define LIMITER_MAX_DONE 256   /* instances remembered per principal */
 #define LIMITER_MAX_BUCKETS 1024
 #define LIMITER_MAX_COUNT 100000000ULL
