@@ -32,7 +32,9 @@ void *util_reallocarray(void *p, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return realloc(p, n * size ? n * size : 1);
+    size_t bytes = n * size;
+
+    return realloc(p, bytes ? bytes : 1);
 }
 
 size_t util_strlcpy(char *dst, const char *src, size_t dstlen)
