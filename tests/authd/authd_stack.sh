@@ -137,7 +137,7 @@ CONF
 
 az_authd() {
     rm -f "$AZ_MUX" "$AZ_GATE"
-    pt_spawn authd "$AZ_LOG" "$AZ_AUTHD" -f -v -c "$AZ_CONF"
+    pt_spawn authd "$AZ_LOG" "$AZ_AUTHD" ${AZ_AUTHD_FLAGS:--f -v} -c "$AZ_CONF"
     AZ_AUTHD_PID=$PT_PID
     # The socket file appears at bind(), before listen(): wait for "ready".
     pt_wait_log "$AZ_LOG" ' ready: ' 10 || pt_die "portreeve-authd did not start: $(cat "$AZ_LOG")"
