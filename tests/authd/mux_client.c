@@ -11,6 +11,7 @@
  * Exit status: 0 OK, 1 NO, 2 HANGUP, 3 usage or connect error.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ int main(int argc, char **argv)
         fields[i] = f[i];
     }
     n = mux_encode_request(req, sizeof(req), fields, lens);
+    signal(SIGPIPE, SIG_IGN); /* a refusing server closes before we finish writing */
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", argv[1]);
@@ -82,9 +84,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "connect %s: %s\n", argv[1], strerror(errno));
         return 3;
     }
-    if (n == 0 || write(fd, req, n) != (ssize_t)n) {
-        fprintf(stderr, "write failed\n");
+    if (n == 0) {
+        fprintf(stderr, "request does not fit\n");
         return 3;
+    }
+    if (write(fd, req, n) != (ssize_t)n) {
+        printf("HANGUP 0\n"); /* closed on us while we were still sending */
+        return 2;
     }
     while ((r = read(fd, rep + got, sizeof(rep) - 1 - got)) > 0)
         got += (size_t)r;

@@ -10,6 +10,7 @@
  * Output: "LABEL: N auths in Ds = X auths/s, p50 A ms, p99 B ms, ok O, no N, fail F"
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,7 @@ int main(int argc, char **argv)
     if (b.lat == NULL || t == NULL)
         return 2;
     pthread_mutex_init(&b.lock, NULL);
+    signal(SIGPIPE, SIG_IGN);
     t0 = bench_now();
     for (long i = 0; i < nthreads; i++)
         pthread_create(&t[i], NULL, bench_thread, &b);
