@@ -12,7 +12,7 @@ set -euo pipefail
 PKGS=(
     # build
     build-essential cmake pkg-config git ca-certificates
-    libevent-dev libhiredis-dev libldap-dev libsasl2-dev libcmocka-dev
+    libevent-dev libhiredis-dev libldap-dev libsasl2-dev libcmocka-dev nettle-dev
     clang libclang-rt-14-dev llvm clang-format valgrind
     # real peers for end-to-end tests, the demo and the benchmarks
     postfix slapd ldap-utils redis-server redis-sentinel redis-tools
