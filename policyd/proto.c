@@ -179,6 +179,10 @@ static enum proto_status proto_check_line(struct proto *p, size_t end)
 
     if (l && line[l - 1] == '\r')
         l--;
+    /* proto_feed() allows one byte more for a "\r"; without one, the line
+     * is only known to be too long once its newline arrives. */
+    if (l > p->lim.max_line)
+        return proto_fail(p, "line longer than %zu bytes", p->lim.max_line);
     if (l == 0) {
         if (p->attrs == 0)
             return proto_fail(p, "empty request (a blank line with no attributes)");
