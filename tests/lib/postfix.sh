@@ -37,8 +37,16 @@ PF_ADDR=
 PF_LOCAL_DOMAIN=${PF_LOCAL_DOMAIN:-example.org}
 PF_HOSTNAME=${PF_HOSTNAME:-mail.example.org}
 
+# postconf on the instance. Postfix pauses (up to ~1.5 s) when it reads a
+# main.cf or master.cf modified within the last second, in case an editor
+# is still writing it; postconf writes by rename, so after each call the
+# files are complete and get backdated to skip that pause.
 pf_postconf() {
+    local rc
     postconf -c "$PF_ETC" "$@"
+    rc=$?
+    touch -d '2 seconds ago' "$PF_ETC/main.cf" "$PF_ETC/master.cf" 2>/dev/null
+    return "$rc"
 }
 
 # Print each setting of a main.cf-syntax file on one line: comments and
@@ -85,22 +93,23 @@ pf_listener_name() {
 }
 
 pf_create() {
-    local dir=$1 svc entry name type rest
+    local dir=$1 entry name type rest
     PF_ADDR=$2 PF_P25=$3 PF_P587=$4 PF_P465=$5
     PF_DIR=$dir PF_ETC=$dir/etc PF_SPOOL=$dir/spool PF_LOG=$dir/maillog
     mkdir -p "$PF_ETC/sasl" "$PF_SPOOL" "$dir/data" || pt_die "mkdir $dir"
     chown postfix: "$dir/data"
     cp /usr/share/postfix/master.cf.dist "$PF_ETC/master.cf"
-    : >"$PF_ETC/main.cf"
+    # With myhostname unset every postconf call resolves the host name.
+    printf 'myhostname = %s\n' "$PF_HOSTNAME" >"$PF_ETC/main.cf"
+    touch -d '2 seconds ago' "$PF_ETC/main.cf" "$PF_ETC/master.cf"
     [ -f "$dir/tls/server.pem" ] || pt_make_certs "$dir/tls" "$PF_HOSTNAME"
 
     # Remove every listener of the stock file (it listens on port 25 of all
     # interfaces) and every client that could send mail off the machine
     # (SMTP, LMTP, the pipe(8) examples).
-    for svc in $(pf_postconf -M | awk '$2 == "inet" || $8 == "pipe" { print $1 "/" $2 }') \
-        smtp/unix relay/unix lmtp/unix; do
-        pf_postconf -MX "$svc"
-    done
+    local drop
+    mapfile -t drop < <(pf_postconf -M | awk '$2 == "inet" || $8 == "pipe" { print $1 "/" $2 }')
+    pf_postconf -MX "${drop[@]}" smtp/unix relay/unix lmtp/unix || pt_die "postconf -MX failed"
 
     # Test base: paths, no DNS, nothing leaves, one local domain.
     pf_set "compatibility_level = 3.6" \
@@ -131,22 +140,22 @@ pf_create() {
         "smtpd_sasl_path = smtpd"
 
     # The shipped fragments, exactly as the setup command applies them.
-    while IFS= read -r entry; do
-        pf_set "$entry"
-    done < <(pf_fragment_settings "$PF_FRAGMENTS/main.cf.fragment")
+    local settings
+    mapfile -t settings < <(pf_fragment_settings "$PF_FRAGMENTS/main.cf.fragment")
+    pf_set "${settings[@]}"
+    local entries=()
     while IFS= read -r entry; do
         read -r name type rest <<<"$entry"
         name=$(pf_listener_name "$name")
-        pf_postconf -M -e "$name/$type=$name $type $rest" ||
-            pt_die "postconf -M $name/$type failed"
+        entries+=("$name/$type=$name $type $rest")
     done < <(pf_fragment_entries "$PF_FRAGMENTS/master.cf.fragment")
+    pf_postconf -M -e "${entries[@]}" || pt_die "postconf -M -e ${entries[*]} failed"
 
     # Tests run unchrooted: sockets, the SASL config and /etc/services
     # would otherwise have to be copied into the queue directory.
-    pf_postconf -F '*/*/chroot' | awk '$3 == "y" { print $1 }' | sed 's,/chroot$,,' |
-        while read -r svc; do
-            pf_postconf -F "$svc/chroot=n"
-        done
+    local chroot
+    mapfile -t chroot < <(pf_postconf -F '*/*/chroot' | awk '$3 == "y" { print $1 "=n" }')
+    [ "${#chroot[@]}" = 0 ] || pf_postconf -F "${chroot[@]}" || pt_die "postconf -F chroot=n failed"
     # Creates the queue subdirectories, so that a policy daemon can put
     # its socket into private/ before Postfix starts.
     pf_exec postfix -c "$PF_ETC" check >/dev/null 2>&1 ||
