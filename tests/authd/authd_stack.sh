@@ -8,15 +8,15 @@
 #   az_authd              start portreeve-authd -f with that file; waits for
 #                         its sockets ($AZ_MUX, $AZ_GATE); log in $AZ_LOG
 #   az_stop_authd / az_stop_slapd / az_stop_redis    stop by recorded PID
-#   az_ports              reserve this run's ports (26000-26499 only)
+#   az_ports              reserve this run's ports (26500-26999 only)
 #
 # Users: alice/s3cret-A, bob/b0b-Pass, john.doe/john-pw (an entry whose uid
 # has a dot), dup/dup-pw (two entries with that uid: ambiguous). The
 # service DN cn=mailauth,ou=services,dc=example,dc=test may search;
 # userPassword is readable by nobody (auth only).
 
-PT_PORT_MIN=26000
-PT_PORT_MAX=26499
+PT_PORT_MIN=26500
+PT_PORT_MAX=26999
 AZ_BUILD=${AZ_BUILD:-$PT_REPO/build-authd}
 AZ_AUTHD=${AZ_AUTHD:-$AZ_BUILD/saslauthd-ldap/portreeve-authd}
 AZ_SUFFIX="dc=example,dc=test"

@@ -6,7 +6,7 @@
 # contender; asserts nothing (a benchmark, not a test).
 #
 # usage: run_authd_bench.sh [BUILD_DIR] [THREADS] [SECONDS] [USERS]
-# Ports 26000-26499 only; everything runs in a temp dir and is stopped by
+# Ports 26500-26999 only; everything runs in a temp dir and is stopped by
 # PID at exit.
 set -euo pipefail
 PT_REPO=$(cd "$(dirname "$0")/../../.." && pwd)
