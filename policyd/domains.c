@@ -85,7 +85,8 @@ int domains_parse(const char *list, struct domains **out, char *err, size_t errl
             copy[i] = (char)tolower((unsigned char)copy[i]);
         d->name[d->count++] = copy;
     }
-    qsort(d->name, d->count, sizeof(*d->name), domains_cmp);
+    if (d->count > 1) /* qsort(NULL, 0, ...) is undefined (UBSan) */
+        qsort(d->name, d->count, sizeof(*d->name), domains_cmp);
     *out = d;
     return 0;
 oom:
@@ -97,7 +98,8 @@ oom:
 /* Binary search for an exact (already lower-cased) key. */
 static int domains_has(const struct domains *d, const char *key)
 {
-    return bsearch(&key, d->name, d->count, sizeof(*d->name), domains_cmp) != NULL;
+    return d->count > 0 &&
+           bsearch(&key, d->name, d->count, sizeof(*d->name), domains_cmp) != NULL;
 }
 
 int domains_match(const struct domains *d, const char *domain, size_t len)
