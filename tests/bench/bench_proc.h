@@ -10,7 +10,8 @@
  * cannot be read or lacks them. */
 int bench_proc_mem(pid_t pid, uint64_t *rss_kb, uint64_t *hwm_kb);
 
-/* utime + stime of PID in microseconds; 0 on success, -1 on error. */
+/* CPU time (user + system) of PID in microseconds; 0 on success, -1 on
+ * error. */
 int bench_proc_cpu(pid_t pid, uint64_t *cpu_us);
 
 #endif

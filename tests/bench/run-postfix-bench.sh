@@ -195,9 +195,23 @@ wait_for "baseline socket" test -S "$tmp/baseline.sock"
 queued() { find "$spool/incoming" "$spool/active" "$spool/deferred" "$spool/maildrop" -type f 2>/dev/null | wc -l; }
 drained() { [ "$(queued)" -eq 0 ]; }
 
-# One smtp-source run: config rcpts messages -> "elapsed_seconds"
+# CPU time (user+sys, microseconds) of the policy server behind config $1.
+server_cpu_us() {
+    local pid=
+    case $1 in baseline) pid=$b_pid ;; policyd) pid=$p_pid ;; esac
+    [ -n "$pid" ] || { echo 0; return; }
+    if [ -r "/proc/$pid/schedstat" ]; then # nanoseconds on a CPU
+        awk '{ printf "%.0f\n", $1 / 1000 }' "/proc/$pid/schedstat"
+        return
+    fi
+    sed -e 's/^.*) //' "/proc/$pid/stat" |
+        awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($12 + $13) * 1000000 / hz }'
+}
+
+# One smtp-source run: config rcpts messages -> "elapsed_seconds server_cpu_us"
 run_source() {
-    local c=$1 n=$2 m=$3 t0 t1
+    local c=$1 n=$2 m=$3 t0 t1 cpu0 cpu1
+    cpu0=$(server_cpu_us "$c")
     t0=$(date +%s.%N)
     if ! "$smtp_source" -s "$sessions" -m "$m" -r "$n" -l "$size" -M bench.example \
         -f sender@example.net -t rcpt@example.edu "127.0.0.1:$(port_of "$c")" >"$tmp/source.out" 2>&1; then
@@ -206,14 +220,15 @@ run_source() {
         exit 1
     fi
     t1=$(date +%s.%N)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
     wait_for "the queue to drain" drained
+    cpu1=$(server_cpu_us "$c")
+    awk -v a="$t0" -v b="$t1" -v u=$((cpu1 - cpu0)) 'BEGIN { printf "%.3f %d\n", b - a, u }' 
     [ -z "$p_pid" ] || : >"$tmp/policyd.log"
 }
 
 # Calibrate: messages that take about SECS seconds without a policy check.
 cal_m=$((sessions * 25))
-cal_t=$(run_source none 1 "$cal_m")
+cal_t=$(run_source none 1 "$cal_m" | cut -d' ' -f1)
 msgs=$(awk -v m="$cal_m" -v t="$cal_t" -v s="$secs" -v k="$sessions" \
     'BEGIN { n = int(m / t * s / k) * k; if (n < 4 * k) n = 4 * k; print n }')
 
@@ -238,7 +253,7 @@ for n in $rcpts; do
         done)
         for c in $order; do
             t=$(run_source "$c" "$n" "$msgs")
-            echo "$c $n $r $t $msgs" >>"$results"
+            echo "$c $n $r $t $msgs" >>"$results" # config rcpts repeat secs cpu_us msgs
         done
         printf '.' >&2
     done
@@ -246,10 +261,11 @@ done
 echo >&2
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
-mps() { awk -v c="$1" -v n="$2" '$1==c && $2==n {print $5/$4}' "$results" | median; }
-ms_per_msg() { awk -v c="$1" -v n="$2" -v s="$sessions" '$1==c && $2==n {print 1000*s*$4/$5}' "$results" | median; }
+mps() { awk -v c="$1" -v n="$2" '$1==c && $2==n {print $6/$4}' "$results" | median; }
+ms_per_msg() { awk -v c="$1" -v n="$2" -v s="$sessions" '$1==c && $2==n {print 1000*s*$4/$6}' "$results" | median; }
+cpu_per_msg() { awk -v c="$1" -v n="$2" '$1==c && $2==n {print $5/$6}' "$results" | median; }
 ratios() { # config rcpts: per repeat, (msgs/s config)/(msgs/s baseline)
-    awk -v c="$1" -v n="$2" '$2==n {v[$1" "$3]=$5/$4; r[$3]=1}
+    awk -v c="$1" -v n="$2" '$2==n {v[$1" "$3]=$6/$4; r[$3]=1}
         END {for (i in r) if (v["baseline "i] > 0 && v[c" "i] > 0) printf "%.3f\n", v[c" "i]/v["baseline "i]}' "$results"
 }
 ratio() { ratios "$@" | median; }
@@ -258,10 +274,11 @@ echo
 echo "messages/s: median of $repeats runs of $msgs messages, $sessions parallel sessions, ${size}-byte bodies"
 echo "ms/msg: mean time per message per session (sessions x elapsed / messages)"
 echo "ratio: median of the paired ratios messages/s(config) / messages/s(baseline server)"
-printf '%-6s | %-10s %9s %8s %8s  %s\n' rcpts config "msgs/s" "ms/msg" "ratio" "(min-max of paired ratios)"
+echo "server cpu: the policy server's CPU time (user+sys) per message, including the queue drain"
+printf '%-6s | %-10s %9s %8s %12s %8s  %s\n' rcpts config "msgs/s" "ms/msg" "server cpu" "ratio" "(min-max of paired ratios)"
 for n in $rcpts; do
     for c in $configs; do
-        printf '%-6s | %-10s %9.1f %8.2f %8.3f  (%s)\n' "$n" "$c" "$(mps "$c" "$n")" "$(ms_per_msg "$c" "$n")" \
+        printf '%-6s | %-10s %9.1f %8.2f %9.1f us %8.3f  (%s)\n' "$n" "$c" "$(mps "$c" "$n")" "$(ms_per_msg "$c" "$n")" "$(cpu_per_msg "$c" "$n")" \
             "$(ratio "$c" "$n")" "$(ratios "$c" "$n" | sort -g | sed -n '1p;$p' | paste -sd- -)"
     done
 done
