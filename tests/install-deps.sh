@@ -17,9 +17,10 @@ PKGS=(
     # real peers for end-to-end tests, the demo and the benchmarks
     postfix slapd ldap-utils redis-server redis-sentinel redis-tools
     swaks sasl2-bin libsasl2-modules openssl iproute2 procps psmisc
-    # swaks' STARTTLS/implicit TLS (only recommended, not pulled in), the
-    # sasldb auxprop plugin for the e2e AUTH users, flock for port allocation
+    # swaks' STARTTLS/implicit TLS and IPv6 (only recommended, not pulled
+    # in), the sasldb auxprop plugin for the e2e AUTH users, flock
     libio-socket-ssl-perl libnet-ssleay-perl libsasl2-modules-db util-linux
+    libio-socket-inet6-perl
     # packaging (issue 5)
     debhelper dpkg-dev devscripts lintian fakeroot
 )
