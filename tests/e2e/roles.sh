@@ -121,6 +121,13 @@ t_reply "465: .exe accepted (no content checks on submissions)" subs_exe DOT '^2
 session subs_plaintext "$P465" --timeout 3 --to bob@example.org
 t_check "465: a plaintext client gets no SMTP banner" "$(smtp_reply subs_plaintext BANNER)" '^$'
 
+# --- the daemon's process and socket ---------------------------------------
+
+t_check "the unix socket has the configured mode, owner and group" \
+    "$(stat -c '%a %U %G' "$PD_SOCK")" '^660 postfix postfix$'
+t_check "the daemon dropped to policyd_user (nobody) after binding" \
+    "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$PD_PID/status")" "^$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)\$"
+
 # --- the decision log as a whole -------------------------------------------
 
 t_check "every decision line carries queue id, client, port, role, rule, action, time" \
