@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # shipped-conf.sh - the shipped configuration files cannot rot.
 #
-#   postfix-conf/portreeve.conf: every "#name = value" line shows the real
-#     default (as "portreeve-policyd -d" prints it), every policyd_* key
+#   postfix-conf/portreeve.conf: every "#policyd_/#redis_ name = value" line
+#     shows the real default (as "portreeve-policyd -d" prints it), every policyd_* key
 #     the daemon knows is in the sample, and the file with every line
 #     uncommented passes "portreeve-policyd -t".
 #   postfix-conf/main.cf.fragment and master.cf.fragment: applied with
@@ -23,7 +23,7 @@ pt_init shipped-conf
 
 # --- portreeve.conf --------------------------------------------------------
 "$PD_BIN" -d >"$PT_TMP/defaults" 2>&1 || pt_die "portreeve-policyd -d failed"
-grep -E '^#policyd_[a-z_]+ =' "$SAMPLE" | sed -e 's/^#//' -e 's/ *$//' >"$PT_TMP/sample"
+grep -E '^#(policyd|redis)_[a-z0-9_]+ =' "$SAMPLE" | sed -e 's/^#//' -e 's/ *$//' >"$PT_TMP/sample"
 sed -e 's/ *$//' "$PT_TMP/defaults" >"$PT_TMP/defaults.trim"
 t_check "sample: shows policyd defaults" "$(wc -l <"$PT_TMP/sample")" '^[1-9][0-9]*$'
 t_check "sample: every default shown is the real one" \
@@ -31,11 +31,11 @@ t_check "sample: every default shown is the real one" \
 t_check "sample: every policyd_* key is in the sample" \
     "$(grep -E '^policyd_' "$PT_TMP/defaults.trim" | cut -d' ' -f1 |
         grep -vxF -f <(cut -d' ' -f1 "$PT_TMP/sample") | head -n 3)" '^$'
-sed -e 's/^#\(policyd_[a-z_]* =\)/\1/' "$SAMPLE" >"$PT_TMP/uncommented.conf"
+sed -e 's/^#\(\(policyd\|redis\)_[a-z0-9_]* =\)/\1/' "$SAMPLE" >"$PT_TMP/uncommented.conf"
 t_check "sample: uncommented, it passes -t" \
     "$("$PD_BIN" -t -c "$PT_TMP/uncommented.conf" 2>&1; echo "exit=$?")" 'exit=0$'
 t_check "sample: uncommented, -n finds nothing that differs from the defaults" \
-    "$("$PD_BIN" -n -c "$PT_TMP/uncommented.conf" 2>&1 | grep -E '^policyd_' | head -n 3)" '^$'
+    "$("$PD_BIN" -n -c "$PT_TMP/uncommented.conf" 2>&1 | grep -E '^(policyd|redis)_' | head -n 3)" '^$'
 
 # --- the Postfix fragments -------------------------------------------------
 PF_ETC=$PT_TMP/etc
