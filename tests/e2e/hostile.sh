@@ -8,6 +8,10 @@
 #     the middle of a request: each connection is closed without a reply
 #     and logged with exactly one (bounded) warning line
 #   - a complete request followed by a half-close is still answered
+#   - 200 pipelined requests in one write are answered in order
+#   - a client that writes for 2 s and never reads does not make the
+#     daemon buffer without bound (RSS growth < 32 MB), and others are
+#     answered meanwhile
 #   - a persistent well-behaved client on the unix socket and another on
 #     TCP get every answer, and every answer is the right one
 #   - real SMTP through Postfix gets the daemon's decisions
@@ -75,6 +79,21 @@ hostile "NUL byte" nul "$TCP"
 hostile "5000 attributes" attrs "$TCP" 5000
 hostile "half-close mid-request" halfclose-partial "$TCP"
 hostile "100 KB line on the unix socket" longline "$PD_SOCK" 102400
+
+out=$("${CLIENT[@]}" pipeline "$TCP" 200 "$P25" "$P587" 2>&1)
+t_check "$out" "$?" '^0$'
+
+# A client that writes and never reads: the daemon must stop reading from
+# it (its replies cannot go anywhere) rather than buffer without bound.
+rss_before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PD_PID/status")
+"${CLIENT[@]}" flood "$TCP" 2 "$P25" >"$PT_TMP/flood.out" 2>&1 &
+FLOOD_PID=$!
+out=$("${CLIENT[@]}" good "$TCP" 100 "$P25" "$P587" 2>&1)
+t_check "TCP client during a flood: $(tail -n 1 <<<"$out")" "$?" '^0$'
+wait "$FLOOD_PID"
+rss_after=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PD_PID/status")
+t_check "$(cat "$PT_TMP/flood.out"); daemon RSS $rss_before -> $rss_after kB, want growth < 32 MB" \
+    "$([ $((rss_after - rss_before)) -lt 32768 ] && echo bounded)" '^bounded$'
 
 out=$("${CLIENT[@]}" halfclose-complete "$TCP" "$P25" 2>&1)
 t_check "half-close after a complete request: $out" "$?" '^0$'

@@ -26,6 +26,13 @@
 #                still arrive, then EOF
 #     halfclose-partial
 #                half a request, then shutdown(SHUT_WR): close, no reply
+#     pipeline N PORT25 PORT587
+#                N requests written at once, then N replies read: each must
+#                be the right one, in order
+#     flood SECS PORT25
+#                write requests for SECS seconds without reading a single
+#                reply (the socket fills up), then close; prints how many
+#                bytes the daemon accepted. Exit 0 unless connect fails.
 #     idle N FILE
 #                open N connections, write "opened N" to FILE, then wait for
 #                a line on stdin; then check that every connection is still
@@ -96,18 +103,22 @@ sub request {
     return "$r\n";
 }
 
-# Read one reply (up to the empty line). Returns the text, '' on EOF before
-# any byte, undef on timeout.
+# Read one reply (up to the empty line); bytes after it stay buffered for
+# the next call. Returns the reply, '' on EOF before any byte, undef on
+# timeout.
+my %pending;
 sub read_reply {
     my ($s) = @_;
     my $sel = IO::Select->new($s);
-    my $buf = '';
+    my $buf = $pending{$s} // '';
     while ($buf !~ /\n\n/) {
-        return undef unless $sel->can_read($READ_TIMEOUT);
+        unless ($sel->can_read($READ_TIMEOUT)) { $pending{$s} = $buf; return undef }
         my $n = sysread($s, $buf, 4096, length $buf);
-        return $buf if !defined $n || $n == 0;
+        if (!defined $n || $n == 0) { $pending{$s} = ''; return $buf }
     }
-    return $buf;
+    my $i = index($buf, "\n\n") + 2;
+    $pending{$s} = substr($buf, $i);
+    return substr($buf, 0, $i);
 }
 
 # After a protocol violation: the server must close without sending a byte.
@@ -151,6 +162,45 @@ if ($mode eq 'good') {
     }
     print "good: answered $answered/$n correct $correct/$n\n";
     exit($correct == $n ? 0 : 1);
+} elsif ($mode eq 'pipeline') {
+    my ($n, $p25, $p587) = @ARGV;
+    usage() unless $p587;
+    my @c = cases($p25, $p587);
+    my $s = connect_to($ep);
+    my $all = join('', map { $c[$_ % @c][0] } 0 .. $n - 1);
+    print $s $all;
+    my ($answered, $correct) = (0, 0);
+    for my $i (0 .. $n - 1) {
+        my $got = read_reply($s);
+        last unless defined $got && $got ne '';
+        $answered++;
+        $got =~ s/\n\n$//;
+        my $want = $c[$i % @c][1];
+        if ($got eq $want) { $correct++ } else { print "pipeline: reply $i: got '$got', want '$want'\n" }
+    }
+    print "pipeline: $n requests in one write, answered $answered/$n in order and correct $correct/$n\n";
+    exit($correct == $n ? 0 : 1);
+} elsif ($mode eq 'flood') {
+    my ($secs, $p25) = @ARGV;
+    my $s = connect_to($ep);
+    local $SIG{PIPE} = 'IGNORE';
+    $s->blocking(0);
+    my $req = request(port => $p25, client => '192.0.2.66');
+    my ($sent, $off) = (0, 0);
+    my $end = time + $secs;
+    while (time < $end) {
+        my $n = syswrite($s, $req, length($req) - $off, $off);
+        if (!defined $n) {
+            last unless $! == EAGAIN || $! == EWOULDBLOCK;
+            usleep(10_000);
+            next;
+        }
+        $sent += $n;
+        $off = ($off + $n) % length $req;
+    }
+    close $s;
+    print "flood: wrote $sent bytes in ${secs}s without reading a reply\n";
+    exit 0;
 } elsif ($mode eq 'drip') {
     my ($p25, $delay) = @ARGV;
     my $s = connect_to($ep);
