@@ -17,7 +17,8 @@ int log_open(const char *ident, int to_stderr, const char *facility);
 void log_set_debug(int on);
 int log_debug_enabled(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vmsg(enum log_level level, const char *fmt, va_list ap);
+void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Map a syslog facility name; returns -1 if unknown. */
 int log_facility(const char *name);
 
