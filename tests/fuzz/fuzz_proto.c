@@ -36,7 +36,7 @@ struct fuzz_run {
     size_t nreq;
     uint64_t *hash; /* one per request */
     size_t cap;
-    size_t taken;   /* sum of request bytes */
+    size_t taken; /* sum of request bytes */
     size_t buffered;
 };
 
@@ -67,8 +67,7 @@ static uint64_t fuzz_check(const struct proto_request *r, const struct proto_lim
     if (r->attrs == 0 || r->attrs > lim->max_attrs)
         fuzz_die("attribute count outside 1..max_attrs", r->attrs, lim->max_attrs);
     if (r->bytes > lim->max_request || r->bytes < 3 * r->attrs + 1)
-        fuzz_die("request bytes inconsistent with the limit or the attributes", r->bytes,
-                 r->attrs);
+        fuzz_die("request bytes inconsistent with the limit or the attributes", r->bytes, r->attrs);
     if (strcmp(proto_get(r, PA_REQUEST), "smtpd_access_policy") != 0)
         fuzz_die("request attribute is not smtpd_access_policy", 0, 0);
     for (int a = 0; a < PA_COUNT; a++) {
@@ -167,8 +166,7 @@ static void fuzz_run_plan(const struct proto_limits *lim, const uint8_t *data, s
         if (proto_error(p)[0] != '\0')
             fuzz_die("a reason without a failure", 0, 0);
         if (run->taken + run->buffered != size)
-            fuzz_die("bytes taken + held differ from bytes fed", run->taken + run->buffered,
-                     size);
+            fuzz_die("bytes taken + held differ from bytes fed", run->taken + run->buffered, size);
     }
     proto_free(p);
 }

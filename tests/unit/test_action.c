@@ -108,10 +108,14 @@ static void test_action_is_refusal_tells_refusals_from_the_rest(void **state)
         const char *action;
         int want;
     } rows[] = {
-        {"554 5.7.1 x", 1},         {"450 4.7.1 x", 1},   {"REJECT", 1},      {"reject text", 1},
-        {"DEFER", 1},               {"DEFER_IF_PERMIT x", 1}, {"DEFER_IF_REJECT", 1},
-        {"DUNNO", 0},               {"FILTER a:b", 0},    {"HOLD", 0},        {"DISCARD", 0},
-        {"INFO x", 0},              {"WARN x", 0},        {"REJECTX", 0},     {"DEFERRED", 0},
+        {"554 5.7.1 x", 1},     {"450 4.7.1 x", 1},
+        {"REJECT", 1},          {"reject text", 1},
+        {"DEFER", 1},           {"DEFER_IF_PERMIT x", 1},
+        {"DEFER_IF_REJECT", 1}, {"DUNNO", 0},
+        {"FILTER a:b", 0},      {"HOLD", 0},
+        {"DISCARD", 0},         {"INFO x", 0},
+        {"WARN x", 0},          {"REJECTX", 0},
+        {"DEFERRED", 0},
     };
 
     (void)state;

@@ -153,8 +153,8 @@ static void test_conf_refuses_broken_files(void **state)
         size_t len = rows[i].len ? rows[i].len : strlen(rows[i].text);
         int rc = conf_file_parse("t.conf", rows[i].text, len, &f, err, sizeof(err));
         CHECK_INT(rc, -1, rows[i].name);
-        CHECK(strstr(err, rows[i].want) != NULL, "%s: got error \"%s\", want \"%s\"",
-              rows[i].name, err, rows[i].want);
+        CHECK(strstr(err, rows[i].want) != NULL, "%s: got error \"%s\", want \"%s\"", rows[i].name,
+              err, rows[i].want);
         if (rc == 0)
             conf_file_free(&f);
     }
@@ -197,7 +197,8 @@ static void test_conf_applies_defaults_then_typed_values(void **state)
         {"", 10, 60000, 1, 0660, "default text"},
         {"test_int = 100\ntest_time = 1500ms\ntest_bool = no\ntest_mode = 644\ntest_str = x y", 100,
          1500, 0, 0644, "x y"},
-        {"test_int = 1\ntest_time = 3s\ntest_bool = false\ntest_mode = 0", 1, 3000, 0, 0, "default text"},
+        {"test_int = 1\ntest_time = 3s\ntest_bool = false\ntest_mode = 0", 1, 3000, 0, 0,
+         "default text"},
         {"test_time = 7\ntest_bool = 0\ntest_mode = 7777", 10, 7000, 0, 07777, "default text"},
         {"test_time = 5m\ntest_bool = OFF", 10, 300000, 0, 0660, "default text"},
         {"test_time = 2h\ntest_bool = on", 10, 7200000, 1, 0660, "default text"},
@@ -356,32 +357,43 @@ static void test_policyd_conf_refuses_bad_settings_by_name(void **state)
         const char *text;
         const char *want; /* after "path:" */
     } rows[] = {
-        {"policyd_max_line_length = 10", ":1: policyd_max_line_length = 10: out of range 1024..1048576"},
+        {"policyd_max_line_length = 10",
+         ":1: policyd_max_line_length = 10: out of range 1024..1048576"},
         {"policyd_idle_timeout = 0", "policyd_idle_timeout = 0: out of range"},
         {"policyd_idle_timeout = 10x", "policyd_idle_timeout = 10x: not a time"},
         {"policyd_max_connections = many", "policyd_max_connections = many: not an integer"},
-        {"policyd_socket_mode = rw-rw----", "policyd_socket_mode = rw-rw----: not an octal file mode"},
+        {"policyd_socket_mode = rw-rw----",
+         "policyd_socket_mode = rw-rw----: not an octal file mode"},
         {"policyd_mx_authenticated_relay = yes # allowed on campus",
          "policyd_mx_authenticated_relay = yes # allowed on campus: want yes or no"},
         {"policyd_relay_reject_reply = OK",
          "policyd_relay_reject_reply = OK: OK, RELAY and numeric actions are refused"},
-        {"policyd_relay_reject_reply = WARN relay", "policyd_relay_reject_reply = WARN relay: must reject or defer"},
-        {"policyd_auth_required_reply = DUNNO", "policyd_auth_required_reply = DUNNO: must reject or defer"},
+        {"policyd_relay_reject_reply = WARN relay",
+         "policyd_relay_reject_reply = WARN relay: must reject or defer"},
+        {"policyd_auth_required_reply = DUNNO",
+         "policyd_auth_required_reply = DUNNO: must reject or defer"},
         {"policyd_tls_required_reply = 554 4.7.0 x", "enhanced status code class differs"},
         {"policyd_unknown_role_action = RELAY", "policyd_unknown_role_action = RELAY: OK, RELAY"},
-        {"policyd_unknown_role_action = permit", "policyd_unknown_role_action = permit: not an access(5) action"},
-        {"policyd_port_roles = 25:relay", "policyd_port_roles = 25:relay: \"25:relay\": role must be"},
+        {"policyd_unknown_role_action = permit",
+         "policyd_unknown_role_action = permit: not an access(5) action"},
+        {"policyd_port_roles = 25:relay",
+         "policyd_port_roles = 25:relay: \"25:relay\": role must be"},
         {"policyd_port_roles = 25:mx 25:submission", "port 25 listed twice"},
         {"policyd_port_roles = 70000:mx", "\"70000:mx\": bad port"},
         {"policyd_port_roles = mx", "\"mx\": want port:role"},
-        {"policyd_relay_networks = 10.0.0.1/8", "policyd_relay_networks = 10.0.0.1/8: \"10.0.0.1/8\" has host bits"},
-        {"policyd_local_domains = exa@mple.org", "policyd_local_domains = exa@mple.org: \"exa@mple.org\" is not a domain name"},
-        {"policyd_mx_content_filter = amavis", "policyd_mx_content_filter = amavis: want transport:destination"},
-        {"policyd_listen = tcp:10040", "policyd_listen = tcp:10040: \"tcp:10040\": want unix:/path or inet:host:port"},
+        {"policyd_relay_networks = 10.0.0.1/8",
+         "policyd_relay_networks = 10.0.0.1/8: \"10.0.0.1/8\" has host bits"},
+        {"policyd_local_domains = exa@mple.org",
+         "policyd_local_domains = exa@mple.org: \"exa@mple.org\" is not a domain name"},
+        {"policyd_mx_content_filter = amavis",
+         "policyd_mx_content_filter = amavis: want transport:destination"},
+        {"policyd_listen = tcp:10040",
+         "policyd_listen = tcp:10040: \"tcp:10040\": want unix:/path or inet:host:port"},
         {"policyd_listen =", "policyd_listen = : nothing to listen on"},
         {"redis_timeout = 2m", "redis_timeout = 2m: out of range"},
         {"redis_key_prefix = a:b", "redis_key_prefix = a:b: want 1-32 characters"},
-        {"policyd_max_attributes = 256\n\npolicyd_bogus = 1", ":3: unknown parameter \"policyd_bogus\""},
+        {"policyd_max_attributes = 256\n\npolicyd_bogus = 1",
+         ":3: unknown parameter \"policyd_bogus\""},
         {"relay_networks = 127.0.0.1", ":1: unknown parameter \"relay_networks\""},
     };
 
@@ -390,8 +402,10 @@ static void test_policyd_conf_refuses_bad_settings_by_name(void **state)
         char err[CONF_ERR_LEN] = "", *path = NULL;
         struct policyd_conf *c = load_text(rows[i].text, &path, err, sizeof(err));
         CHECK(c == NULL, "\"%s\": got accepted, want refused", rows[i].text);
-        CHECK(strncmp(err, path, strlen(path)) == 0, "\"%s\": got error \"%s\", want it to start "
-              "with the file name %s", rows[i].text, err, path);
+        CHECK(strncmp(err, path, strlen(path)) == 0,
+              "\"%s\": got error \"%s\", want it to start "
+              "with the file name %s",
+              rows[i].text, err, path);
         CHECK(strstr(err, rows[i].want) != NULL, "\"%s\": got error \"%s\", want \"%s\"",
               rows[i].text, err, rows[i].want);
         policyd_conf_unref(c);
@@ -402,27 +416,27 @@ static void test_policyd_conf_refuses_bad_settings_by_name(void **state)
 
 static void test_policyd_conf_loads_values_and_skips_authd_keys(void **state)
 {
-    static const char text[] =
-        "# site settings\n"
-        "policyd_listen = unix:/run/test/portreeve,\n"
-        "    inet:127.0.0.1:10040 inet:[::1]:10040\n"
-        "authd_ldap_uri = ldap://127.0.0.1:389/\n"
-        "authd_anything = is not ours to judge\n"
-        "policyd_idle_timeout = 10m\n"
-        "policyd_mx_authenticated_relay = no\n"
-        "policyd_port_roles = 2525:mx, 10587:submission\n"
-        "policyd_mx_content_filter = smtp-amavis:[127.0.0.1]:10024\n"
-        "policyd_local_domains = example.org .example.org\n"
-        "policyd_relay_networks = 192.0.2.0/24\n"
-        "policyd_relay_networks = 198.51.100.0/24 2001:db8::/32\n"
-        "redis_timeout = 250ms\n";
+    static const char text[] = "# site settings\n"
+                               "policyd_listen = unix:/run/test/portreeve,\n"
+                               "    inet:127.0.0.1:10040 inet:[::1]:10040\n"
+                               "authd_ldap_uri = ldap://127.0.0.1:389/\n"
+                               "authd_anything = is not ours to judge\n"
+                               "policyd_idle_timeout = 10m\n"
+                               "policyd_mx_authenticated_relay = no\n"
+                               "policyd_port_roles = 2525:mx, 10587:submission\n"
+                               "policyd_mx_content_filter = smtp-amavis:[127.0.0.1]:10024\n"
+                               "policyd_local_domains = example.org .example.org\n"
+                               "policyd_relay_networks = 192.0.2.0/24\n"
+                               "policyd_relay_networks = 198.51.100.0/24 2001:db8::/32\n"
+                               "redis_timeout = 250ms\n";
     char err[CONF_ERR_LEN] = "";
     struct policyd_conf *c = load_text(text, NULL, err, sizeof(err));
 
     (void)state;
     if (c == NULL)
         fail_msg("got error \"%s\", want the file accepted", err);
-    CHECK_STR(c->listen, "unix:/run/test/portreeve, inet:127.0.0.1:10040 inet:[::1]:10040", "listen");
+    CHECK_STR(c->listen, "unix:/run/test/portreeve, inet:127.0.0.1:10040 inet:[::1]:10040",
+              "listen");
     CHECK_INT(c->idle_timeout_ms, 600000, "idle timeout");
     CHECK_INT(c->mx_authenticated_relay, 0, "mx authenticated relay");
     CHECK_INT(c->nroles, 2, "port roles");
@@ -454,15 +468,14 @@ static void test_policyd_conf_missing_file_is_named(void **state)
 /* -n: only what differs in meaning from the built-in default. */
 static void test_policyd_conf_nondefault_output(void **state)
 {
-    static const char text[] =
-        "policyd_idle_timeout = 10m\n"
-        "policyd_max_connections = 4096\n"
-        "policyd_socket_mode = 660\n"
-        "policyd_mx_authenticated_relay = no\n"
-        "policyd_relay_networks = 127.0.0.0/8 [::1]/128\n"
-        "authd_ldap_uri = ldap://127.0.0.1/\n"
-        "redis_timeout = 100ms\n"
-        "redis_connect_timeout = 1s\n";
+    static const char text[] = "policyd_idle_timeout = 10m\n"
+                               "policyd_max_connections = 4096\n"
+                               "policyd_socket_mode = 660\n"
+                               "policyd_mx_authenticated_relay = no\n"
+                               "policyd_relay_networks = 127.0.0.0/8 [::1]/128\n"
+                               "authd_ldap_uri = ldap://127.0.0.1/\n"
+                               "redis_timeout = 100ms\n"
+                               "redis_connect_timeout = 1s\n";
     char *path = fixture_tmpfile(text), *out = NULL;
     char err[CONF_ERR_LEN] = "";
     size_t len = 0;
@@ -472,7 +485,8 @@ static void test_policyd_conf_nondefault_output(void **state)
     assert_non_null(fp);
     CHECK_INT(policyd_conf_print_nondefault(fp, path, err, sizeof(err)), 0, "-n status");
     fclose(fp);
-    CHECK_STR(out, "policyd_mx_authenticated_relay = no\nredis_connect_timeout = 1s\n", "-n output");
+    CHECK_STR(out, "policyd_mx_authenticated_relay = no\nredis_connect_timeout = 1s\n",
+              "-n output");
     unlink(path);
     free(path);
     free(out);

@@ -71,14 +71,10 @@ static void test_domains_match_addresses(void **state)
         const char *addr;
         int want;
     } rows[] = {
-        {"alice@example.edu", 1},
-        {"Alice@Mail.Example.EDU", 1},
-        {"alice@example.edu.", 1},
-        {"alice@remote.example", 0},
-        {"postmaster", 1},
-        {"alice@", 0},
-        {"a@b@example.edu", 1},
-        {"a@example.edu@remote.example", 0},
+        {"alice@example.edu", 1},  {"Alice@Mail.Example.EDU", 1},
+        {"alice@example.edu.", 1}, {"alice@remote.example", 0},
+        {"postmaster", 1},         {"alice@", 0},
+        {"a@b@example.edu", 1},    {"a@example.edu@remote.example", 0},
         {"@example.edu", 1},
     };
     struct domains *d = NULL;
@@ -98,7 +94,12 @@ static void test_domains_match_addresses(void **state)
 static void test_domains_refuse_what_is_not_a_domain(void **state)
 {
     static const char *const bad[] = {
-        "exa@mple.edu", "a..b", "..example.edu", ".", "example.edu/24", "exa!mple.edu",
+        "exa@mple.edu",
+        "a..b",
+        "..example.edu",
+        ".",
+        "example.edu/24",
+        "exa!mple.edu",
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.edu", /* 64 */
     };
 

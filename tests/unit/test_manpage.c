@@ -43,8 +43,8 @@ static int man_unescape(const char *s, size_t len, char *out, size_t outlen)
 {
     static const struct {
         const char *esc, *text;
-    } known[] = {{"\\-", "-"}, {"\\e", "\\"}, {"\\&", ""}, {"\\(aq", "'"}, {"\\(dq", "\""},
-                 {"\\ ", " "}, {"\\(ti", "~"}, {"\\(ha", "^"}};
+    } known[] = {{"\\-", "-"},    {"\\e", "\\"}, {"\\&", ""},    {"\\(aq", "'"},
+                 {"\\(dq", "\""}, {"\\ ", " "},  {"\\(ti", "~"}, {"\\(ha", "^"}};
     size_t o = 0;
 
     for (size_t i = 0; i < len;) {
@@ -163,8 +163,8 @@ static void test_manpage_lists_every_key_with_its_default(void **state)
     for (size_t i = 0; i < nkeys; i++) {
         if (keys[i].seen || strncmp(keys[i].name, "authd_", 6) == 0)
             continue;
-        CHECK(0, "%s:%u: got %s documented, want no such key (not in the code's tables)",
-              MAN_PAGE, keys[i].line, keys[i].name);
+        CHECK(0, "%s:%u: got %s documented, want no such key (not in the code's tables)", MAN_PAGE,
+              keys[i].line, keys[i].name);
     }
     CHECK(must >= 30, "keys in the policyd and store tables: got %zu, want at least 30", must);
     CHECK(nkeys >= must, "documented keys: got %zu, want at least %zu", nkeys, must);
@@ -177,8 +177,8 @@ static void test_manpage_unescape(void **state)
     static const struct {
         const char *in, *want; /* NULL: refused */
     } rows[] = {
-        {"1\\-32", "1-32"}, {"a\\ b", "a b"}, {"\\&.x", ".x"}, {"C:\\e", "C:\\"},
-        {"\\fBx", NULL},    {"x\\", NULL},
+        {"1\\-32", "1-32"}, {"a\\ b", "a b"}, {"\\&.x", ".x"},
+        {"C:\\e", "C:\\"},  {"\\fBx", NULL},  {"x\\", NULL},
     };
 
     (void)state;

@@ -112,12 +112,12 @@ static void check_request_invariants(const struct proto_request *r, const char *
 }
 
 struct run {
-    enum proto_status feed;   /* PROTO_ERROR if some feed failed */
-    enum proto_status next;   /* status of the last proto_next */
+    enum proto_status feed; /* PROTO_ERROR if some feed failed */
+    enum proto_status next; /* status of the last proto_next */
     size_t nreq;
-    char *text;               /* render() of every request */
+    char *text; /* render() of every request */
     size_t text_len;
-    size_t buffered;          /* proto_buffered at the end */
+    size_t buffered; /* proto_buffered at the end */
     char err[256];
 };
 
@@ -403,16 +403,16 @@ struct hostile {
 static const struct hostile hostile[] = {
     {"line over the limit", &lim_small, REQ "client_name=", 0, "a", 2000, "\n\n", PROTO_ERROR, 0,
      PROTO_AGAIN, "line longer than 1024 bytes", NULL, 0, 0},
-    {"line at the limit", &lim_small, REQ "client_name=", 0, "a", 1024 - 12, "\n\n", PROTO_AGAIN,
-     1, PROTO_AGAIN, NULL, "client_name#1012", 2, 0},
+    {"line at the limit", &lim_small, REQ "client_name=", 0, "a", 1024 - 12, "\n\n", PROTO_AGAIN, 1,
+     PROTO_AGAIN, NULL, "client_name#1012", 2, 0},
     {"line one byte over the limit", &lim_small, REQ "client_name=", 0, "a", 1024 - 11, "\n\n",
      PROTO_ERROR, 0, PROTO_AGAIN, "line longer than 1024 bytes", NULL, 0, 0},
-    {"line at the limit with CRLF", &lim_small, REQ "client_name=", 0, "a", 1024 - 12,
-     "\r\n\r\n", PROTO_AGAIN, 1, PROTO_AGAIN, NULL, "client_name#1012", 2, 0},
+    {"line at the limit with CRLF", &lim_small, REQ "client_name=", 0, "a", 1024 - 12, "\r\n\r\n",
+     PROTO_AGAIN, 1, PROTO_AGAIN, NULL, "client_name#1012", 2, 0},
     {"unterminated line at the limit is held", &lim_small, REQ "client_name=", 0, "a", 1024 - 12,
      "", PROTO_AGAIN, 0, PROTO_AGAIN, NULL, NULL, 0, 28 + 1024},
-    {"unterminated line one byte over the limit", &lim_small, REQ "client_name=", 0, "a",
-     1024 - 10, "", PROTO_ERROR, 0, PROTO_AGAIN, "line longer than 1024 bytes", NULL, 0, 0},
+    {"unterminated line one byte over the limit", &lim_small, REQ "client_name=", 0, "a", 1024 - 10,
+     "", PROTO_ERROR, 0, PROTO_AGAIN, "line longer than 1024 bytes", NULL, 0, 0},
     {"NUL byte in a complete line", &lim_small, REQ "client_name=a\0b\n\n", 28 + 17, NULL, 0, "",
      PROTO_ERROR, 0, PROTO_AGAIN, "NUL byte", NULL, 0, 0},
     {"NUL byte in a line still arriving", &lim_small, REQ "client_na\0", 28 + 10, NULL, 0, "",
@@ -423,28 +423,27 @@ static const struct hostile hostile[] = {
      PROTO_AGAIN, "more than 16 attributes", NULL, 0, 0},
     {"thousands of attributes within raised limits", &lim_many, REQ, 0, "x=y\n", 5000, "\n",
      PROTO_AGAIN, 1, PROTO_AGAIN, NULL, "request=smtpd_access_policy", 5001, 0},
-    {"attributes at the limit", &lim_small, REQ, 0, "x=y\n", 15, "\n", PROTO_AGAIN, 1,
-     PROTO_AGAIN, NULL, NULL, 16, 0},
+    {"attributes at the limit", &lim_small, REQ, 0, "x=y\n", 15, "\n", PROTO_AGAIN, 1, PROTO_AGAIN,
+     NULL, NULL, 16, 0},
     {"request over max bytes", &lim_bytes, REQ, 0,
      "stress=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 60,
      "\n", PROTO_ERROR, 0, PROTO_AGAIN, "request larger than 4096 bytes", NULL, 0, 0},
     {"request at max bytes", &(const struct proto_limits){1024, 16, 1024}, REQ "client_name=", 0,
-     "a", 1024 - 28 - 12 - 2, "\n\n", PROTO_AGAIN, 1, PROTO_AGAIN, NULL, "client_name#982", 2,
-     0},
+     "a", 1024 - 28 - 12 - 2, "\n\n", PROTO_AGAIN, 1, PROTO_AGAIN, NULL, "client_name#982", 2, 0},
     {"request one byte over max bytes", &(const struct proto_limits){1024, 16, 1024},
      REQ "client_name=", 0, "a", 1024 - 28 - 12 - 1, "\n\n", PROTO_ERROR, 0, PROTO_AGAIN,
      "request larger than 1024 bytes", NULL, 0, 0},
     {"duplicate names: the first wins", &lim_small,
-     REQ "sender=first@example.org\nsender=second@example.org\n\n", 0, NULL, 0, "", PROTO_AGAIN,
-     1, PROTO_AGAIN, NULL, "sender=first@example.org", 3, 0},
+     REQ "sender=first@example.org\nsender=second@example.org\n\n", 0, NULL, 0, "", PROTO_AGAIN, 1,
+     PROTO_AGAIN, NULL, "sender=first@example.org", 3, 0},
     {"duplicate request attribute: the first wins", &lim_small, REQ "request=junk\n\n", 0, NULL, 0,
      "", PROTO_AGAIN, 1, PROTO_AGAIN, NULL, "request=smtpd_access_policy", 2, 0},
-    {"name without '='", &lim_small, REQ "sender\n\n", 0, NULL, 0, "", PROTO_ERROR, 0,
-     PROTO_AGAIN, "without '='", NULL, 0, 0},
+    {"name without '='", &lim_small, REQ "sender\n\n", 0, NULL, 0, "", PROTO_ERROR, 0, PROTO_AGAIN,
+     "without '='", NULL, 0, 0},
     {"empty name", &lim_small, REQ "=value\n\n", 0, NULL, 0, "", PROTO_ERROR, 0, PROTO_AGAIN,
      "empty name", NULL, 0, 0},
-    {"empty request (blank line first)", &lim_small, "\n" REQ "\n", 0, NULL, 0, "", PROTO_ERROR,
-     0, PROTO_AGAIN, "empty request", NULL, 0, 0},
+    {"empty request (blank line first)", &lim_small, "\n" REQ "\n", 0, NULL, 0, "", PROTO_ERROR, 0,
+     PROTO_AGAIN, "empty request", NULL, 0, 0},
     {"empty request with CRLF", &lim_small, "\r\n", 0, NULL, 0, "", PROTO_ERROR, 0, PROTO_AGAIN,
      "empty request", NULL, 0, 0},
     {"missing request attribute", &lim_small, "protocol_state=RCPT\n\n", 0, NULL, 0, "",
@@ -453,11 +452,11 @@ static const struct hostile hostile[] = {
      PROTO_ERROR, "unsupported request type \"junk\"", NULL, 0, 0},
     {"wrong request type after a good request", &lim_small, REQ "\nrequest=junk\n\n", 0, NULL, 0,
      "", PROTO_AGAIN, 1, PROTO_ERROR, "unsupported request type", NULL, 1, 0},
-    {"request type with control characters is escaped", &lim_small, "request=a\x01\"b\n\n", 0,
-     NULL, 0, "", PROTO_AGAIN, 0, PROTO_ERROR, "\"a\\x01\\x22b\"", NULL, 0, 0},
+    {"request type with control characters is escaped", &lim_small, "request=a\x01\"b\n\n", 0, NULL,
+     0, "", PROTO_AGAIN, 0, PROTO_ERROR, "\"a\\x01\\x22b\"", NULL, 0, 0},
     {"CRLF lines", &lim_small,
-     "request=smtpd_access_policy\r\nprotocol_state=RCPT\r\nsender=a@example.org\r\n\r\n", 0,
-     NULL, 0, "", PROTO_AGAIN, 1, PROTO_AGAIN, NULL,
+     "request=smtpd_access_policy\r\nprotocol_state=RCPT\r\nsender=a@example.org\r\n\r\n", 0, NULL,
+     0, "", PROTO_AGAIN, 1, PROTO_AGAIN, NULL,
      "protocol_state=RCPT\nsender=a@example.org\nrequest=smtpd_access_policy", 3, 0},
     {"unknown attributes are ignored", &lim_small,
      REQ "x_future_attribute=1\nprotocol_state=RCPT\nx-odd name!=2\n\n", 0, NULL, 0, "",
@@ -468,8 +467,8 @@ static const struct hostile hostile[] = {
      "compatibility_level=3.6\nmail_version=3.8.1\ntls_sni=mx.example.org\npolicy_context=", 5, 0},
     {"value holding '='", &lim_small, REQ "ccert_subject=CN=mx.example.org,O=Example\n\n", 0, NULL,
      0, "", PROTO_AGAIN, 1, PROTO_AGAIN, NULL, "ccert_subject=CN=mx.example.org,O=Example", 2, 0},
-    {"request without its empty line is held", &lim_small, REQ "protocol_state=RCPT\n", 0, NULL,
-     0, "", PROTO_AGAIN, 0, PROTO_AGAIN, NULL, NULL, 0, 48},
+    {"request without its empty line is held", &lim_small, REQ "protocol_state=RCPT\n", 0, NULL, 0,
+     "", PROTO_AGAIN, 0, PROTO_AGAIN, NULL, NULL, 0, 48},
     {"two requests in one read", &lim_small, REQ "sender=a@x\n\n" REQ "sender=b@y\n\n", 0, NULL, 0,
      "", PROTO_AGAIN, 2, PROTO_AGAIN, NULL, "sender=a@x", 2, 0},
 };
@@ -561,8 +560,8 @@ static void hostile_run(const struct hostile *h, const char *in, size_t len, siz
     CHECK_INT(nreq, h->want_nreq, field(c, sizeof(c), ctx, "requests"));
     CHECK_INT(next, h->want_next, field(c, sizeof(c), ctx, "last proto_next status"));
     if (h->want_err)
-        CHECK(strstr(proto_error(p), h->want_err) != NULL, "%s: got error \"%s\", want \"%s\"",
-              ctx, proto_error(p), h->want_err);
+        CHECK(strstr(proto_error(p), h->want_err) != NULL, "%s: got error \"%s\", want \"%s\"", ctx,
+              proto_error(p), h->want_err);
     else
         CHECK_STR(proto_error(p), "", field(c, sizeof(c), ctx, "error"));
     if (h->want_buffered != ANY)
@@ -572,7 +571,8 @@ static void hostile_run(const struct hostile *h, const char *in, size_t len, siz
         struct proto_request req;
         CHECK_INT(proto_feed(p, REQ "\n", strlen(REQ "\n")), PROTO_ERROR,
                   field(c, sizeof(c), ctx, "feed after the error"));
-        CHECK_INT(proto_next(p, &req), PROTO_ERROR, field(c, sizeof(c), ctx, "next after the error"));
+        CHECK_INT(proto_next(p, &req), PROTO_ERROR,
+                  field(c, sizeof(c), ctx, "next after the error"));
         CHECK_INT(proto_buffered(p), 0, field(c, sizeof(c), ctx, "buffered after the error"));
     }
     proto_free(p);
@@ -646,10 +646,22 @@ static void test_proto_releases_memory_after_drain(void **state)
     struct proto *p;
     struct proto_request req;
     size_t len;
-    const struct hostile big = {"big", &lim, REQ, 0,
-                                "ccert_subject=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
-                                200, "\n", PROTO_AGAIN, 1, PROTO_AGAIN, NULL, NULL, 0, 0};
+    const struct hostile big = {
+        "big",
+        &lim,
+        REQ,
+        0,
+        "ccert_subject=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+        200,
+        "\n",
+        PROTO_AGAIN,
+        1,
+        PROTO_AGAIN,
+        NULL,
+        NULL,
+        0,
+        0};
     char *in = hostile_input(&big, &len);
     const char *small = REQ "protocol_state=RCPT\n\n";
 

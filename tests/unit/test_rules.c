@@ -45,7 +45,7 @@ struct rule_case {
     const char *state;   /* which request of the capture */
     const char *set;     /* attributes to change: "name=value" lines */
     enum base base;
-    const char *conf;    /* more configuration lines */
+    const char *conf; /* more configuration lines */
     enum role role;
     const char *rule;
     const char *action;
@@ -63,24 +63,25 @@ struct rule_case {
 #define SUBS_FILTER "policyd_submissions_content_filter = scan:[127.0.0.1]:10027\n"
 
 /* Captures, by what they show. */
-#define S25_LOCAL "s25_local_relay_ok.txt"          /* 127.0.0.1, remote rcpt */
-#define S25_RELAY "s25_offnet_relay_denied.txt"     /* 127.0.0.2, remote rcpt */
-#define S25_INBOUND "s25_offnet_inbound_ok.txt"     /* 127.0.0.2, rcpt alice@example.org */
+#define S25_LOCAL "s25_local_relay_ok.txt"              /* 127.0.0.1, remote rcpt */
+#define S25_RELAY "s25_offnet_relay_denied.txt"         /* 127.0.0.2, remote rcpt */
+#define S25_INBOUND "s25_offnet_inbound_ok.txt"         /* 127.0.0.2, rcpt alice@example.org */
 #define S25_UNKNOWN "s25_offnet_unknown_local_rcpt.txt" /* rcpt nobody@example.org */
-#define S25_AUTH "s25_offnet_auth_relay_ok.txt"     /* 127.0.0.2, TLS, alice@example.org */
-#define NS_RELAY "netns_offnet_relay_denied.txt"    /* 10.200.0.2 */
+#define S25_AUTH "s25_offnet_auth_relay_ok.txt"         /* 127.0.0.2, TLS, alice@example.org */
+#define NS_RELAY "netns_offnet_relay_denied.txt"        /* 10.200.0.2 */
 #define NS_INBOUND "netns_offnet_inbound_ok.txt"
-#define NS_SUB "netns_submission_auth_ok.txt"       /* 10.200.0.2 on 587, TLS, auth */
-#define S587_AUTH "s587_auth_plain_ok.txt"          /* TLS, auth */
+#define NS_SUB "netns_submission_auth_ok.txt" /* 10.200.0.2 on 587, TLS, auth */
+#define S587_AUTH "s587_auth_plain_ok.txt"    /* TLS, auth */
 #define S587_LOGIN "s587_auth_login_ok.txt"
-#define S587_NOAUTH "s587_no_auth_rejected.txt"     /* TLS, no auth */
+#define S587_NOAUTH "s587_no_auth_rejected.txt" /* TLS, no auth */
 #define S465_AUTH "s465_auth_ok.txt"
 #define S465_NOAUTH "s465_no_auth_rejected.txt"
-#define LDAP_AUTH "ldap_auth_ok.txt"                /* 24588, user "alice" */
+#define LDAP_AUTH "ldap_auth_ok.txt" /* 24588, user "alice" */
 
 static const struct rule_case cases[] = {
     /* role */
-    {"captured port 24025 is mx", S25_LOCAL, "RCPT", NULL, TEST, NULL, ROLE_MX, "default", DUNNO, 0},
+    {"captured port 24025 is mx", S25_LOCAL, "RCPT", NULL, TEST, NULL, ROLE_MX, "default", DUNNO,
+     0},
     {"captured port 24587 is submission", S587_AUTH, "RCPT", NULL, TEST, NULL, ROLE_SUBMISSION,
      "default", DUNNO, 0},
     {"captured port 24588 is submission", LDAP_AUTH, "RCPT", NULL, TEST, NULL, ROLE_SUBMISSION,
@@ -123,8 +124,8 @@ static const struct rule_case cases[] = {
     /* protocol states */
     {"CONNECT is not judged", S587_NOAUTH, "RCPT", "protocol_state=CONNECT\nencryption_protocol=",
      TEST, NULL, ROLE_SUBMISSION, "state_ignored", DUNNO, 1},
-    {"EHLO is not judged", S587_NOAUTH, "RCPT", "protocol_state=EHLO", TEST, NULL,
-     ROLE_SUBMISSION, "state_ignored", DUNNO, 1},
+    {"EHLO is not judged", S587_NOAUTH, "RCPT", "protocol_state=EHLO", TEST, NULL, ROLE_SUBMISSION,
+     "state_ignored", DUNNO, 1},
     {"HELO is not judged", S25_RELAY, "RCPT", "protocol_state=HELO", TEST, NULL, ROLE_MX,
      "state_ignored", DUNNO, 1},
     {"ETRN is not judged", S25_RELAY, "RCPT", "protocol_state=ETRN", TEST, NULL, ROLE_MX,
@@ -181,8 +182,8 @@ static const struct rule_case cases[] = {
      RELAY_REPLY, 1},
     {"captured off-net relay through a namespace", NS_RELAY, "RCPT", NULL, TEST, NULL, ROLE_MX,
      "relay_denied", RELAY_REPLY, 1},
-    {"relay is judged at RCPT, not MAIL", S25_RELAY, "RCPT", "protocol_state=MAIL\nrecipient=",
-     TEST, NULL, ROLE_MX, "default", DUNNO, 0},
+    {"relay is judged at RCPT, not MAIL", S25_RELAY, "RCPT",
+     "protocol_state=MAIL\nrecipient=", TEST, NULL, ROLE_MX, "default", DUNNO, 0},
     {"configured relay reply", S25_RELAY, "RCPT", NULL, TEST,
      "policyd_relay_reject_reply = 550 5.7.1 Relaying denied\n", ROLE_MX, "relay_denied",
      "550 5.7.1 Relaying denied", 1},
@@ -211,21 +212,18 @@ static const struct rule_case cases[] = {
      TEST, NULL, ROLE_MX, "relay_denied", RELAY_REPLY, 1},
     {"bang path is remote", S25_INBOUND, "RCPT", "recipient=remote.example!someone@example.org",
      TEST, NULL, ROLE_MX, "relay_denied", RELAY_REPLY, 1},
-    {"quoted @ is remote", S25_INBOUND, "RCPT",
-     "recipient=\"someone@remote.example\"@example.org", TEST, NULL, ROLE_MX, "relay_denied",
-     RELAY_REPLY, 1},
-    {"source route is remote", S25_INBOUND, "RCPT",
-     "recipient=@example.org:someone@remote.example", TEST, NULL, ROLE_MX, "relay_denied",
-     RELAY_REPLY, 1},
+    {"quoted @ is remote", S25_INBOUND, "RCPT", "recipient=\"someone@remote.example\"@example.org",
+     TEST, NULL, ROLE_MX, "relay_denied", RELAY_REPLY, 1},
+    {"source route is remote", S25_INBOUND, "RCPT", "recipient=@example.org:someone@remote.example",
+     TEST, NULL, ROLE_MX, "relay_denied", RELAY_REPLY, 1},
     {"percent hack from the local network is allowed", S25_LOCAL, "RCPT",
      "recipient=someone%remote.example@example.org", TEST, NULL, ROLE_MX, "default", DUNNO, 0},
     {"captured authenticated relay on mx", S25_AUTH, "RCPT", NULL, TEST, NULL, ROLE_MX, "default",
      DUNNO, 0},
     {"authenticated relay on mx switched off", S25_AUTH, "RCPT", NULL, TEST,
      "policyd_mx_authenticated_relay = no\n", ROLE_MX, "relay_denied", RELAY_REPLY, 1},
-    {"authenticated relay off, inbound still fine", S25_AUTH, "RCPT",
-     "recipient=alice@example.org", TEST, "policyd_mx_authenticated_relay = no\n", ROLE_MX,
-     "default", DUNNO, 0},
+    {"authenticated relay off, inbound still fine", S25_AUTH, "RCPT", "recipient=alice@example.org",
+     TEST, "policyd_mx_authenticated_relay = no\n", ROLE_MX, "default", DUNNO, 0},
     {"authenticated relay off, local network still relays", S25_LOCAL, "RCPT",
      "sasl_username=alice\nencryption_protocol=TLSv1.3", TEST,
      "policyd_mx_authenticated_relay = no\n", ROLE_MX, "default", DUNNO, 0},
@@ -380,11 +378,21 @@ static void test_rules_state_names(void **state)
         const char *name;
         enum pstate want;
     } rows[] = {
-        {"CONNECT", PSTATE_CONNECT}, {"EHLO", PSTATE_EHLO},       {"HELO", PSTATE_HELO},
-        {"MAIL", PSTATE_MAIL},       {"RCPT", PSTATE_RCPT},       {"DATA", PSTATE_DATA},
-        {"END-OF-MESSAGE", PSTATE_EOM}, {"VRFY", PSTATE_VRFY},    {"ETRN", PSTATE_ETRN},
-        {"rcpt", PSTATE_RCPT},       {"RCPT ", PSTATE_OTHER},     {"RCP", PSTATE_OTHER},
-        {"", PSTATE_OTHER},          {"XCLIENT", PSTATE_OTHER},   {"END-OF-MESSAGEX", PSTATE_OTHER},
+        {"CONNECT", PSTATE_CONNECT},
+        {"EHLO", PSTATE_EHLO},
+        {"HELO", PSTATE_HELO},
+        {"MAIL", PSTATE_MAIL},
+        {"RCPT", PSTATE_RCPT},
+        {"DATA", PSTATE_DATA},
+        {"END-OF-MESSAGE", PSTATE_EOM},
+        {"VRFY", PSTATE_VRFY},
+        {"ETRN", PSTATE_ETRN},
+        {"rcpt", PSTATE_RCPT},
+        {"RCPT ", PSTATE_OTHER},
+        {"RCP", PSTATE_OTHER},
+        {"", PSTATE_OTHER},
+        {"XCLIENT", PSTATE_OTHER},
+        {"END-OF-MESSAGEX", PSTATE_OTHER},
     };
 
     (void)state;
