@@ -146,6 +146,10 @@ pf_create() {
     local entries=()
     while IFS= read -r entry; do
         read -r name type rest <<<"$entry"
+        case $type/$name in
+        inet/smtp | inet/submission | inet/submissions | [!i]*) ;;
+        *) pt_die "master.cf.fragment: inet service '$name' has no test port (it would listen on a real port)" ;;
+        esac
         name=$(pf_listener_name "$name")
         entries+=("$name/$type=$name $type $rest")
     done < <(pf_fragment_entries "$PF_FRAGMENTS/master.cf.fragment")
