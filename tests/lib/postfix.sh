@@ -201,13 +201,14 @@ EOF
 pf_start() {
     local out
     pf_exec postfix -c "$PF_ETC" check >/dev/null 2>&1 || pt_die "postfix check: $(pf_why check)"
+    # Armed before the start, so that a half-started instance is stopped too.
+    pt_on_exit "${PF_NETNS:+ip netns exec $PF_NETNS} postfix -c '$PF_ETC' stop"
     pf_exec postfix -c "$PF_ETC" start >/dev/null 2>&1 || {
         tail -n 20 "$PF_LOG" >&2 2>/dev/null
         pt_die "postfix start failed: $(pf_why status)"
     }
     pt_wait_file "$PF_SPOOL/pid/master.pid" 15
     printf '%s master\n' "$(tr -d ' ' <"$PF_SPOOL/pid/master.pid")" >>"$PT_TMP/pids"
-    pt_on_exit "${PF_NETNS:+ip netns exec $PF_NETNS} postfix -c '$PF_ETC' stop"
     PT_NETNS=${PF_NETNS:-} pt_wait_tcp "$PF_ADDR" "$PF_P25" 15
     PT_NETNS=${PF_NETNS:-} pt_wait_tcp "$PF_ADDR" "$PF_P587" 15
     PT_NETNS=${PF_NETNS:-} pt_wait_tcp "$PF_ADDR" "$PF_P465" 15
