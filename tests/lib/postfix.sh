@@ -205,7 +205,7 @@ pf_start() {
     pt_on_exit "${PF_NETNS:+ip netns exec $PF_NETNS} postfix -c '$PF_ETC' stop"
     pf_exec postfix -c "$PF_ETC" start >/dev/null 2>&1 || {
         tail -n 20 "$PF_LOG" >&2 2>/dev/null
-        pt_die "postfix start failed: $(pf_why status)"
+        pt_die "postfix start failed: $(pf_why start)"
     }
     pt_wait_file "$PF_SPOOL/pid/master.pid" 15
     printf '%s master\n' "$(tr -d ' ' <"$PF_SPOOL/pid/master.pid")" >>"$PT_TMP/pids"
