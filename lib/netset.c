@@ -79,8 +79,7 @@ int netaddr_prefix_text(const struct netaddr *a, unsigned prefix, char *dst, siz
 }
 
 /* Parse one "addr[/len]" item into an entry. */
-static int netset_item(const char *s, size_t len, struct netset_entry *e, char *err,
-                       size_t errlen)
+static int netset_item(const char *s, size_t len, struct netset_entry *e, char *err, size_t errlen)
 {
     const char *slash = memchr(s, '/', len);
     size_t alen = slash ? (size_t)(slash - s) : len;
@@ -89,7 +88,8 @@ static int netset_item(const char *s, size_t len, struct netset_entry *e, char *
     int v4;
 
     if (netaddr_parse(s, alen, &e->net) < 0) {
-        snprintf(err, errlen, "\"%.*s\" is not an IPv4 or IPv6 address", (int)(alen > 64 ? 64 : alen), s);
+        snprintf(err, errlen, "\"%.*s\" is not an IPv4 or IPv6 address",
+                 (int)(alen > 64 ? 64 : alen), s);
         return -1;
     }
     v4 = netaddr_is_v4(&e->net) && !(alen > 2 && memchr(s, ':', alen));
@@ -106,12 +106,14 @@ static int netset_item(const char *s, size_t len, struct netset_entry *e, char *
         num[nlen] = '\0';
         for (size_t i = 0; i < nlen; i++)
             if (!isdigit((unsigned char)num[i])) {
-                snprintf(err, errlen, "bad prefix length in \"%.*s\"", (int)(len > 64 ? 64 : len), s);
+                snprintf(err, errlen, "bad prefix length in \"%.*s\"", (int)(len > 64 ? 64 : len),
+                         s);
                 return -1;
             }
         plen = strtoul(num, &end, 10);
         if (plen > (v4 ? 32u : 128u)) {
-            snprintf(err, errlen, "prefix length too large in \"%.*s\"", (int)(len > 64 ? 64 : len), s);
+            snprintf(err, errlen, "prefix length too large in \"%.*s\"", (int)(len > 64 ? 64 : len),
+                     s);
             return -1;
         }
     } else {
@@ -131,23 +133,16 @@ static int netset_item(const char *s, size_t len, struct netset_entry *e, char *
 int netset_parse(const char *list, struct netset **out, char *err, size_t errlen)
 {
     struct netset *set = calloc(1, sizeof(*set));
-    const char *p = list;
+    const char *p = list, *start;
+    size_t len;
 
     if (set == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    while (*p) {
-        const char *start;
+    while ((start = util_list_next(&p, &len)) != NULL) {
         struct netset_entry *ne;
 
-        while (*p && (isspace((unsigned char)*p) || *p == ','))
-            p++;
-        if (*p == '\0')
-            break;
-        start = p;
-        while (*p && !isspace((unsigned char)*p) && *p != ',')
-            p++;
         ne = util_reallocarray(set->e, set->count + 1, sizeof(*ne));
         if (ne == NULL) {
             snprintf(err, errlen, "out of memory");
@@ -155,7 +150,7 @@ int netset_parse(const char *list, struct netset **out, char *err, size_t errlen
             return -1;
         }
         set->e = ne;
-        if (netset_item(start, (size_t)(p - start), &set->e[set->count], err, errlen) < 0) {
+        if (netset_item(start, len, &set->e[set->count], err, errlen) < 0) {
             netset_free(set);
             return -1;
         }

@@ -3,6 +3,7 @@
  */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,6 +79,24 @@ char *util_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
     }
     dst[o] = '\0';
     return dst;
+}
+
+const char *util_list_next(const char **cursor, size_t *len)
+{
+    const char *p = *cursor, *start;
+
+    while (*p && (isspace((unsigned char)*p) || *p == ','))
+        p++;
+    if (*p == '\0') {
+        *cursor = p;
+        return NULL;
+    }
+    start = p;
+    while (*p && !isspace((unsigned char)*p) && *p != ',')
+        p++;
+    *len = (size_t)(p - start);
+    *cursor = p;
+    return start;
 }
 
 uint64_t util_now_us(void)

@@ -24,6 +24,13 @@ size_t util_strlcpy(char *dst, const char *src, size_t dstlen);
  */
 char *util_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
 
+/*
+ * Next item of a list separated by white space and/or commas, as Postfix
+ * lists are written ("a, b c"). Returns the item's start and sets *len, or
+ * returns NULL at the end; *cursor advances past the item.
+ */
+const char *util_list_next(const char **cursor, size_t *len);
+
 /* Monotonic time in microseconds. */
 uint64_t util_now_us(void);
 /* Wall-clock time in milliseconds since the epoch. */

@@ -73,14 +73,34 @@ int action_check(const char *v, char *err, size_t errlen)
         }
         return 0;
     }
-    snprintf(err, errlen, "not an access(5) action (want DUNNO, REJECT, DEFER, DEFER_IF_PERMIT, "
-                          "DEFER_IF_REJECT, HOLD, DISCARD, INFO, WARN, FILTER or 4NN/5NN text)");
+    snprintf(err, errlen,
+             "not an access(5) action (want DUNNO, REJECT, DEFER, DEFER_IF_PERMIT, "
+             "DEFER_IF_REJECT, HOLD, DISCARD, INFO, WARN, FILTER or 4NN/5NN text)");
     return -1;
 
 permit_refused:
-    snprintf(err, errlen, "OK, RELAY and numeric actions are refused: they end the restriction "
-                          "list and can open a relay");
+    snprintf(err, errlen,
+             "OK, RELAY and numeric actions are refused: they end the restriction "
+             "list and can open a relay");
     return -1;
+}
+
+int action_conf_check(const struct conf_entry *e, const char *v, char *err, size_t errlen)
+{
+    (void)e;
+    return action_check(v, err, errlen);
+}
+
+int action_conf_check_refusal(const struct conf_entry *e, const char *v, char *err, size_t errlen)
+{
+    (void)e;
+    if (action_check(v, err, errlen) < 0)
+        return -1;
+    if (!action_is_refusal(v)) {
+        snprintf(err, errlen, "must reject or defer (4NN/5NN text, REJECT, DEFER...)");
+        return -1;
+    }
+    return 0;
 }
 
 int action_is_refusal(const char *v)

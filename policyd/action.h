@@ -18,4 +18,11 @@ int action_check(const char *value, char *err, size_t errlen);
 /* Is the action a rejection/deferral (as opposed to DUNNO, FILTER, INFO...)? */
 int action_is_refusal(const char *value);
 
+struct conf_entry;
+/* conf_check_fn forms, for key tables: any allowed action; one that must
+ * reject or defer. */
+int action_conf_check(const struct conf_entry *e, const char *value, char *err, size_t errlen);
+int action_conf_check_refusal(const struct conf_entry *e, const char *value, char *err,
+                              size_t errlen);
+
 #endif

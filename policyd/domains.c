@@ -50,23 +50,15 @@ static int domains_valid(const char *s, size_t len)
 int domains_parse(const char *list, struct domains **out, char *err, size_t errlen)
 {
     struct domains *d = calloc(1, sizeof(*d));
-    const char *p = list;
+    const char *p = list, *s;
+    size_t len;
 
     if (d == NULL)
         goto oom;
-    while (*p) {
-        const char *s;
-        size_t len, i;
+    while ((s = util_list_next(&p, &len)) != NULL) {
+        size_t i;
         char **nn, *copy;
 
-        while (*p && (isspace((unsigned char)*p) || *p == ','))
-            p++;
-        if (*p == '\0')
-            break;
-        s = p;
-        while (*p && !isspace((unsigned char)*p) && *p != ',')
-            p++;
-        len = (size_t)(p - s);
         if (len > 1 && s[len - 1] == '.')
             len--;
         if (!domains_valid(s[0] == '.' ? s + 1 : s, s[0] == '.' ? len - 1 : len)) {
@@ -98,8 +90,7 @@ oom:
 /* Binary search for an exact (already lower-cased) key. */
 static int domains_has(const struct domains *d, const char *key)
 {
-    return d->count > 0 &&
-           bsearch(&key, d->name, d->count, sizeof(*d->name), domains_cmp) != NULL;
+    return d->count > 0 && bsearch(&key, d->name, d->count, sizeof(*d->name), domains_cmp) != NULL;
 }
 
 int domains_match(const struct domains *d, const char *domain, size_t len)

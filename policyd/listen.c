@@ -72,8 +72,8 @@ static int listen_unix(const char *path, unsigned mode, const char *owner, const
     }
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        chmod(path, (mode_t)mode) < 0 || ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-                                          chown(path, uid, gid) < 0) ||
+        chmod(path, (mode_t)mode) < 0 ||
+        ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0) ||
         listen(fd, LISTEN_BACKLOG) < 0 || listen_fd_flags(fd) < 0) {
         snprintf(err, errlen, "unix:%s: %s", path, strerror(errno));
         if (fd >= 0)
@@ -131,23 +131,14 @@ static int listen_inet(const char *hostport, char *err, size_t errlen)
 int listen_open(const char *list, unsigned mode, const char *owner, const char *group,
                 struct listen_fd *out, size_t *n, char *err, size_t errlen)
 {
-    const char *p = list;
+    const char *p = list, *s;
+    size_t len;
 
     *n = 0;
-    while (*p) {
+    while ((s = util_list_next(&p, &len)) != NULL) {
         char item[128];
-        const char *s;
-        size_t len;
         int fd;
 
-        while (*p && (isspace((unsigned char)*p) || *p == ','))
-            p++;
-        if (*p == '\0')
-            break;
-        s = p;
-        while (*p && !isspace((unsigned char)*p) && *p != ',')
-            p++;
-        len = (size_t)(p - s);
         if (len >= sizeof(item) || *n == LISTEN_MAX) {
             snprintf(err, errlen, "policyd_listen: too many or too long items");
             listen_close(out, *n);

@@ -14,29 +14,11 @@
 #include <strings.h>
 
 #include "action.h"
+#include "conf_check.h"
 #include "domains.h"
 #include "log.h"
 #include "netset.h"
 #include "util.h"
-
-/* conf_check_fn: the value must be an access(5) action we may send. */
-static int check_action(const struct conf_entry *e, const char *v, char *err, size_t errlen)
-{
-    (void)e;
-    return action_check(v, err, errlen);
-}
-
-/* conf_check_fn: a reply that must refuse (4NN/5NN, REJECT, DEFER...). */
-static int check_refusal(const struct conf_entry *e, const char *v, char *err, size_t errlen)
-{
-    if (check_action(e, v, err, errlen) < 0)
-        return -1;
-    if (!action_is_refusal(v)) {
-        snprintf(err, errlen, "must reject or defer (4NN/5NN text, REJECT, DEFER...)");
-        return -1;
-    }
-    return 0;
-}
 
 /* conf_check_fn: empty, or "transport:destination" for FILTER. */
 static int check_filter(const struct conf_entry *e, const char *v, char *err, size_t errlen)
@@ -51,17 +33,6 @@ static int check_filter(const struct conf_entry *e, const char *v, char *err, si
     return 0;
 }
 
-static int check_netset(const struct conf_entry *e, const char *v, char *err, size_t errlen)
-{
-    struct netset *s;
-
-    (void)e;
-    if (netset_parse(v, &s, err, errlen) < 0)
-        return -1;
-    netset_free(s);
-    return 0;
-}
-
 static int check_domains(const struct conf_entry *e, const char *v, char *err, size_t errlen)
 {
     struct domains *d;
@@ -70,16 +41,6 @@ static int check_domains(const struct conf_entry *e, const char *v, char *err, s
     if (domains_parse(v, &d, err, errlen) < 0)
         return -1;
     domains_free(d);
-    return 0;
-}
-
-static int check_facility(const struct conf_entry *e, const char *v, char *err, size_t errlen)
-{
-    (void)e;
-    if (log_facility(v) < 0) {
-        snprintf(err, errlen, "unknown syslog facility");
-        return -1;
-    }
     return 0;
 }
 
@@ -100,7 +61,7 @@ static const struct conf_entry policyd_entries[] = {
      "unprivileged user to run as after binding (empty: do not change)"},
     {"policyd_pid_file", CONF_STR, "/run/portreeve/policyd.pid", 0, 0, PC(pid_file), NULL,
      "pid file when running as a daemon (empty: none)"},
-    {"policyd_syslog_facility", CONF_STR, "mail", 0, 0, PC(syslog_facility), check_facility,
+    {"policyd_syslog_facility", CONF_STR, "mail", 0, 0, PC(syslog_facility), conf_check_facility,
      "syslog facility"},
     {"policyd_syslog_name", CONF_STR, "portreeve/policyd", 0, 0, PC(syslog_name), NULL,
      "syslog ident"},
@@ -114,36 +75,36 @@ static const struct conf_entry policyd_entries[] = {
      "attributes per request"},
     {"policyd_max_request_size", CONF_INT, "65536", 1024, 16777216, PC(max_request), NULL,
      "bytes per request"},
-    {"policyd_port_roles", CONF_STR, "25:mx 587:submission 465:submissions", 0, 0,
-     PC(port_roles), check_port_roles, "server_port to role map when policy_context is unset"},
+    {"policyd_port_roles", CONF_STR, "25:mx 587:submission 465:submissions", 0, 0, PC(port_roles),
+     check_port_roles, "server_port to role map when policy_context is unset"},
     {"policyd_unknown_role_action", CONF_STR, "DUNNO", 0, 0, PC(unknown_role_action),
-     check_action, "action when no role can be determined"},
+     action_conf_check, "action when no role can be determined"},
     {"policyd_local_domains", CONF_STR, "", 0, 0, PC(local_domains), check_domains,
      "domains this site receives mail for; .domain matches subdomains"},
     {"policyd_relay_networks", CONF_STR, "127.0.0.0/8 [::1]/128", 0, 0, PC(relay_networks),
-     check_netset, "clients on the local network, allowed to relay on port 25"},
+     conf_check_netset, "clients on the local network, allowed to relay on port 25"},
     {"policyd_mx_authenticated_relay", CONF_BOOL, "yes", 0, 0, PC(mx_authenticated_relay), NULL,
      "may authenticated clients relay on the mx role"},
     {"policyd_auth_required_reply", CONF_STR, "530 5.7.0 Authentication required", 0, 0,
-     PC(auth_required_reply), check_refusal, "reply to unauthenticated mail on submission roles"},
+     PC(auth_required_reply), action_conf_check_refusal,
+     "reply to unauthenticated mail on submission roles"},
     {"policyd_tls_required_reply", CONF_STR, "530 5.7.0 TLS required: issue STARTTLS first", 0, 0,
-     PC(tls_required_reply), check_refusal,
+     PC(tls_required_reply), action_conf_check_refusal,
      "reply to plaintext submission, and to AUTH without TLS on any role"},
     {"policyd_relay_reject_reply", CONF_STR, "554 5.7.1 Relay access denied", 0, 0,
-     PC(relay_reject_reply), check_refusal, "reply to relay attempts from off the local network"},
+     PC(relay_reject_reply), action_conf_check_refusal,
+     "reply to relay attempts from off the local network"},
     {"policyd_mx_content_filter", CONF_STR, "", 0, 0, PC(content_filter[ROLE_MX]), check_filter,
      "FILTER for accepted mail on the mx role (empty: none)"},
-    {"policyd_submission_content_filter", CONF_STR, "", 0, 0,
-     PC(content_filter[ROLE_SUBMISSION]), check_filter,
-     "FILTER for accepted mail on the submission role (empty: none)"},
-    {"policyd_submissions_content_filter", CONF_STR, "", 0, 0,
-     PC(content_filter[ROLE_SUBMISSIONS]), check_filter,
-     "FILTER for accepted mail on the submissions role (empty: none)"},
+    {"policyd_submission_content_filter", CONF_STR, "", 0, 0, PC(content_filter[ROLE_SUBMISSION]),
+     check_filter, "FILTER for accepted mail on the submission role (empty: none)"},
+    {"policyd_submissions_content_filter", CONF_STR, "", 0, 0, PC(content_filter[ROLE_SUBMISSIONS]),
+     check_filter, "FILTER for accepted mail on the submissions role (empty: none)"},
     {"policyd_mx_reject_spoofed_sender", CONF_BOOL, "no", 0, 0, PC(mx_reject_spoofed_sender), NULL,
      "refuse local-domain senders from unauthenticated off-network clients on mx"},
     {"policyd_spoofed_sender_reply", CONF_STR,
      "550 5.7.1 Sender address in a local domain: authenticate on port 587", 0, 0,
-     PC(spoofed_sender_reply), check_refusal, "reply to a spoofed local sender"},
+     PC(spoofed_sender_reply), action_conf_check_refusal, "reply to a spoofed local sender"},
 };
 #undef PC
 #define POLICYD_NENTRIES (sizeof(policyd_entries) / sizeof(policyd_entries[0]))
@@ -169,22 +130,15 @@ enum role role_lookup(const char *name, size_t len)
 static int parse_port_roles(const char *v, struct port_role *map, size_t *n, char *err,
                             size_t errlen)
 {
-    const char *p = v;
-    size_t count = 0;
+    const char *cursor = v, *s;
+    size_t count = 0, len;
 
-    while (*p) {
-        const char *s, *colon;
+    while ((s = util_list_next(&cursor, &len)) != NULL) {
+        const char *p = s + len, *colon;
         char *end;
         unsigned long port;
         enum role r;
 
-        while (*p && (isspace((unsigned char)*p) || *p == ','))
-            p++;
-        if (*p == '\0')
-            break;
-        s = p;
-        while (*p && !isspace((unsigned char)*p) && *p != ',')
-            p++;
         colon = memchr(s, ':', (size_t)(p - s));
         if (colon == NULL || !isdigit((unsigned char)s[0])) {
             snprintf(err, errlen, "\"%.*s\": want port:role", (int)(p - s > 40 ? 40 : p - s), s);
@@ -232,21 +186,13 @@ static int check_port_roles(const struct conf_entry *e, const char *v, char *err
 /* One listen item: unix:/abs/path or inet:host:port. */
 static int check_listen(const struct conf_entry *e, const char *v, char *err, size_t errlen)
 {
-    const char *p = v;
-    size_t n = 0;
+    const char *cursor = v, *s;
+    size_t n = 0, len;
 
     (void)e;
-    while (*p) {
-        const char *s;
-        size_t len;
-        while (*p && (isspace((unsigned char)*p) || *p == ','))
-            p++;
-        if (*p == '\0')
-            break;
-        s = p;
-        while (*p && !isspace((unsigned char)*p) && *p != ',')
-            p++;
-        len = (size_t)(p - s);
+    while ((s = util_list_next(&cursor, &len)) != NULL) {
+        const char *p = s + len;
+
         n++;
         if (len > 6 && strncmp(s, "unix:/", 6) == 0) {
             if (len - 5 >= 108) {
@@ -260,7 +206,8 @@ static int check_listen(const struct conf_entry *e, const char *v, char *err, si
             for (const char *q = s + 5; q < p; q++)
                 if (*q == ':')
                     colon = q;
-            if (colon && colon + 1 < p && strspn(colon + 1, "0123456789") == (size_t)(p - colon - 1))
+            if (colon && colon + 1 < p &&
+                strspn(colon + 1, "0123456789") == (size_t)(p - colon - 1))
                 continue;
         }
         snprintf(err, errlen, "\"%.*s\": want unix:/path or inet:host:port",

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "action.h"
+#include "conf_check.h"
 #include "netset.h"
 #include "util.h"
 
@@ -52,18 +53,6 @@ static int qc_check_action(const struct conf_entry *e, const char *v, char *err,
     return 0;
 }
 
-static int qc_check_refusal(const struct conf_entry *e, const char *v, char *err, size_t errlen)
-{
-    (void)e;
-    if (action_check(v, err, errlen) < 0)
-        return -1;
-    if (!action_is_refusal(v)) {
-        snprintf(err, errlen, "must defer or reject");
-        return -1;
-    }
-    return 0;
-}
-
 static int qc_check_failure(const struct conf_entry *e, const char *v, char *err, size_t errlen)
 {
     (void)e;
@@ -71,16 +60,6 @@ static int qc_check_failure(const struct conf_entry *e, const char *v, char *err
         snprintf(err, errlen, "want fallback, dunno or defer");
         return -1;
     }
-    return 0;
-}
-
-static int qc_check_netset(const struct conf_entry *e, const char *v, char *err, size_t errlen)
-{
-    struct netset *s;
-    (void)e;
-    if (netset_parse(v, &s, err, errlen) < 0)
-        return -1;
-    netset_free(s);
     return 0;
 }
 
@@ -122,7 +101,7 @@ static const struct conf_entry quota_entries[] = {
      "IPv6 client addresses are counted per this prefix"},
     {"policyd_quota_exempt_users", CONF_STR, "", 0, 0, QC(exempt_users), NULL,
      "SASL user names without quotas"},
-    {"policyd_quota_exempt_networks", CONF_STR, "", 0, 0, QC(exempt_networks), qc_check_netset,
+    {"policyd_quota_exempt_networks", CONF_STR, "", 0, 0, QC(exempt_networks), conf_check_netset,
      "client networks without quotas"},
     {"policyd_quota_user_limits_map", CONF_STR, "", 0, 0, QC(user_limits_map), NULL,
      "file of per-user limits, re-read on SIGHUP (empty: none)"},
@@ -130,7 +109,7 @@ static const struct conf_entry quota_entries[] = {
      qc_check_failure, "when Redis fails: fallback (embedded store), dunno or defer"},
     {"policyd_quota_unavailable_reply", CONF_STR,
      "DEFER_IF_PERMIT 4.3.0 Sending quota service unavailable, try again later", 0, 0,
-     QC(unavailable_reply), qc_check_refusal, "reply when Redis fails and the setting is defer"},
+     QC(unavailable_reply), action_conf_check_refusal, "reply when Redis fails and the setting is defer"},
     {"policyd_quota_buckets", CONF_INT, "60", 1, LIMITER_MAX_BUCKETS, QC(buckets), NULL,
      "buckets per window; a window may count up to 1/buckets of its length extra"},
     {"policyd_quota_max_principals", CONF_INT, "100000", 16, 100000000, QC(max_principals), NULL,
