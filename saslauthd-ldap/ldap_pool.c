@@ -98,6 +98,25 @@ static int ldap_pool_simple_bind(LDAP *ld, const char *dn, const char *pw, size_
     return ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 }
 
+/*
+ * Buffer what the server sends. libldap 2.5 reads each message from a TCP
+ * connection in two or three read(2) calls (tag and length first, then the
+ * rest); with liblber's read-ahead layer one read usually takes a whole
+ * reply, or several (a search entry and its "done"), and a reply already
+ * buffered needs no poll(2) either. The layer sits at the provider level,
+ * below TLS, so it only ever sees bytes as they come off the socket. A
+ * failure here only costs speed.
+ */
+static void ldap_pool_readahead(LDAP *ld)
+{
+    Sockbuf *sb = NULL;
+
+    if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL)
+        return;
+    if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_HAS_IO, &ber_sockbuf_io_readahead) == 0)
+        ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER, NULL);
+}
+
 /* Open a handle (StartTLS if configured) and, for search, bind as the service. */
 static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int service_bind,
                           char *why, size_t whylen)
@@ -113,6 +132,15 @@ static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int servic
         ldap_unbind_ext_s(ld, NULL, NULL);
         return LDAP_LOCAL_ERROR;
     }
+    /* Connect now (ldaps:// also does its TLS handshake here), so that the
+     * read-ahead layer goes in before the first request. */
+    rc = ldap_connect(ld);
+    if (rc != LDAP_SUCCESS) {
+        snprintf(why, whylen, "connect: %s", ldap_err2string(rc));
+        ldap_unbind_ext_s(ld, NULL, NULL);
+        return ldap_pool_transport_error(rc) ? rc : LDAP_CONNECT_ERROR;
+    }
+    ldap_pool_readahead(ld);
     if (c->starttls) {
         rc = ldap_start_tls_s(ld, NULL, NULL);
         if (rc != LDAP_SUCCESS) {
@@ -301,6 +329,29 @@ static int ldap_pool_user_bind(struct ldap_pool *p, const char *dn, const char *
     return rc;
 }
 
+/*
+ * "No such user" (or several) must not answer faster than "wrong password":
+ * the difference would let a client enumerate users. So make the same
+ * second round trip a real verification makes: a simple bind, on the bind
+ * connection, as a DN that does not exist, with a fixed password (the
+ * user's password goes nowhere it was not meant for). The directory
+ * answers invalid credentials; any answer is ignored, and a broken
+ * connection is only closed (the next request reopens it).
+ */
+static void ldap_pool_dummy_bind(struct ldap_pool *p)
+{
+    static const char pw[] = "portreeve-authd-no-such-user";
+    char dn[LDAP_POOL_FILTER_MAX], why[160];
+    int n = snprintf(dn, sizeof(dn), "%s,%s", LDAP_POOL_DUMMY_RDN, p->conf->base);
+    int rc;
+
+    if (n < 0 || (size_t)n >= sizeof(dn))
+        return;
+    rc = ldap_pool_user_bind(p, dn, pw, sizeof(pw) - 1, why, sizeof(why));
+    if (ldap_pool_transport_error(rc))
+        ldap_pool_close(&p->bind);
+}
+
 /* Map a bind result: transport trouble is temporary, anything else is "no". */
 static enum ldap_pool_result ldap_pool_bind_result(int rc)
 {
@@ -340,8 +391,10 @@ enum ldap_pool_result ldap_pool_verify(struct ldap_pool *p, const char *login, s
             break;
         ldap_pool_close(&p->search);
     }
-    if (rc == LDAP_NO_SUCH_OBJECT)
+    if (rc == LDAP_NO_SUCH_OBJECT) {
+        ldap_pool_dummy_bind(p);
         return LDAP_POOL_BADAUTH;
+    }
     if (rc != LDAP_SUCCESS) {
         if (!ldap_pool_transport_error(rc))
             ldap_pool_close(&p->search);

@@ -18,6 +18,11 @@
  * bind as the entry's DN with the password, so every hash scheme the
  * directory supports works. The caller refuses empty passwords first (an
  * empty password would be an unauthenticated bind, RFC 4513 5.1.2).
+ *
+ * Timing: when the search finds no entry (or several), a bind as the DN
+ * LDAP_POOL_DUMMY_RDN,<search base> (which must not exist) with a fixed
+ * password is made before answering, so "no such user" costs the same two
+ * round trips as "wrong password" and cannot be told apart by time.
  */
 #ifndef PORTREEVE_LDAP_POOL_H
 #define PORTREEVE_LDAP_POOL_H
@@ -25,6 +30,7 @@
 #include <stddef.h>
 
 #define LDAP_POOL_FILTER_MAX 2048
+#define LDAP_POOL_DUMMY_RDN "cn=portreeve-authd-no-such-user"
 
 struct ldap_pool_conf {
     const char *uri;       /* space-separated list */
