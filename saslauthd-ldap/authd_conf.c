@@ -183,6 +183,8 @@ const struct conf_entry authd_conf_entries[] = {
      "IPv6 clients are counted per prefix of this length"},
     {"authd_lockout_memory_entries", CONF_INT, "100000", 16, 10000000, AS(lk_memory_entries),
      NULL, "size of the embedded counter store (also the fallback while Redis is down)"},
+    {"authd_lockout_mirror_ttl", CONF_TIME, "1s", 0, 60000, AS(lk_mirror_ttl_ms), NULL,
+     "how long a lockout counter read from Redis is trusted locally; 0 = ask Redis every time"},
     {"authd_cache_ttl", CONF_TIME, "0", 0, H, AS(cache_ttl_ms), NULL,
      "positive cache lifetime; 0 = off"},
     {"authd_cache_entries", CONF_INT, "10000", 1, 1000000, AS(cache_entries), NULL,

@@ -26,6 +26,7 @@
 #define AUTHD_CONF_DEFAULT "/etc/portreeve/portreeve.conf"
 #define AUTHD_ALLOWED_MAX 16
 #define AUTHD_SECRET_MAX 1024
+#define AUTHD_MIRROR_ENTRIES 16384 /* lock mirror size (keys), see lockmirror.h */
 
 /* The raw values of the authd_* table. */
 struct authd_settings {
@@ -42,7 +43,7 @@ struct authd_settings {
     long long lk_uip_limit, lk_uip_window_ms, lk_uip_time_ms;
     long long lk_ip_limit, lk_ip_window_ms, lk_ip_time_ms;
     long long lk_user_limit, lk_user_window_ms, lk_user_time_ms;
-    long long lk_known_ttl_ms, lk_ipv6_prefix, lk_memory_entries;
+    long long lk_known_ttl_ms, lk_ipv6_prefix, lk_memory_entries, lk_mirror_ttl_ms;
     char *lk_exempt_networks;
     long long cache_ttl_ms, cache_entries;
 };

@@ -32,6 +32,8 @@
 
 enum job_kind { JOB_MUX, JOB_GATE };
 
+#define AUTHD_ACCEPT_BATCH 32
+
 struct conn;
 
 struct job {
@@ -119,9 +121,10 @@ static void server_log_login(const struct job *j, const char *result, const char
     util_escape(realm, sizeof(realm), m->f[MUX_REALM].buf, m->f[MUX_REALM].len);
     util_escape(service, sizeof(service), m->f[MUX_SERVICE].buf, m->f[MUX_SERVICE].len);
     log_info("auth: user=\"%s\" realm=\"%s\" service=\"%s\" client=%s pid=%ld result=%s "
-             "reason=\"%s\"%s%s ms=%.1f",
+             "reason=\"%s\"%s%s%s ms=%.1f",
              user, realm, service, j->addr[0] ? j->addr : "unknown", (long)j->pid, result, reason,
              j->out.cached ? " cached" : "", j->out.fell_back ? " store=embedded" : "",
+             j->out.on_loop ? " loop" : "",
              (double)(util_now_us() - j->start_us) / 1000.0);
 }
 
@@ -170,12 +173,16 @@ static void server_answer(struct conn *c, struct job *j)
 static void server_done(struct server *s, struct job *j)
 {
     uint64_t one = 1;
+    int wake;
 
     pthread_mutex_lock(&s->done_lock);
+    /* A non-empty list means a wake-up is already on its way: the loop
+     * reads the eventfd before it takes the list, so it takes this job too. */
+    wake = s->done == NULL;
     j->next = s->done;
     s->done = j;
     pthread_mutex_unlock(&s->done_lock);
-    if (write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    if (wake && write(s->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         log_warn("eventfd write: %s", strerror(errno));
 }
 
@@ -290,6 +297,16 @@ static void server_dispatch(struct conn *c)
     } else {
         authd_pidmap_take(s->pidmap, c->pid, now_ms, j->addr, sizeof(j->addr));
     }
+    /* Whatever needs neither LDAP nor a Redis round trip is answered here,
+     * without the hand-off to a worker and back. */
+    if (j->kind == JOB_MUX ? verify_login_fast(&s->shared, j->cfg, &j->mux, j->addr,
+                                               util_now_us() / 1000u, &j->out)
+                           : verify_gate_fast(&s->shared, j->cfg, &j->gate, j->addr,
+                                              util_now_us() / 1000u, &j->out)) {
+        server_answer(c, j);
+        job_free(j);
+        return;
+    }
     if (server_enqueue(s, j) < 0) {
         j->out.result = VERIFY_TEMPFAIL;
         j->out.gate = GATE_PROCEED;
@@ -299,22 +316,24 @@ static void server_dispatch(struct conn *c)
     }
 }
 
-/* Readable: feed the decoder. */
-static void server_on_read(evutil_socket_t fd, short what, void *arg)
+/*
+ * Read what has arrived and feed the decoder. Returns 1 if the connection
+ * is still open and waiting for more of its request, 0 if it was closed or
+ * its request is complete (answered or handed to a worker).
+ */
+static int server_read(struct conn *c)
 {
-    struct conn *c = arg;
     uint8_t buf[4096];
     ssize_t n;
     size_t used;
     int done = 0;
 
-    (void)what;
-    n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+        return 1;
     if (n <= 0) {
         conn_close(c); /* peer gave up before finishing its request */
-        return;
+        return 0;
     }
     if (c->kind == JOB_MUX) {
         done = mux_decode(&c->job->mux, buf, (size_t)n, &used) == MUX_DONE;
@@ -324,13 +343,23 @@ static void server_on_read(evutil_socket_t fd, short what, void *arg)
             log_warn("gate: malformed request from pid %ld: %s", (long)c->pid, c->job->gate.error);
             explicit_bzero(buf, sizeof(buf));
             conn_close(c);
-            return;
+            return 0;
         }
         done = st == GATE_DONE;
     }
     explicit_bzero(buf, sizeof(buf)); /* it may have held a password */
-    if (done)
-        server_dispatch(c);
+    if (!done)
+        return 1;
+    server_dispatch(c);
+    return 0;
+}
+
+/* Readable: feed the decoder. */
+static void server_on_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_read(arg);
 }
 
 /* Deadline: hang up, which the client sees as a temporary failure. */
@@ -362,34 +391,28 @@ static int server_peer_ok(const struct authd_cfg *cfg, uid_t uid)
     return 0;
 }
 
-/* Accept one connection on a listening socket. */
-static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
+/* Accept one connection; 0 when there was none left to accept. */
+static int server_accept_one(struct server *s, evutil_socket_t lfd, enum job_kind kind)
 {
     struct conn *c;
     struct ucred cred;
     socklen_t clen = sizeof(cred);
-    struct server *s;
     struct timeval tv;
     int fd;
-    struct {
-        struct server *srv;
-        enum job_kind kind;
-    } *l = arg;
 
-    (void)what;
-    s = l->srv;
     fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-            log_warn("accept: %s", strerror(errno));
-        return;
+        int e = errno;
+        if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
+            log_warn("accept: %s", strerror(e));
+        return e == ECONNABORTED || e == EINTR;
     }
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
         !server_peer_ok(s->cfg, cred.uid)) {
         log_warn("%s: refused connection from uid %ld pid %ld (not in authd_allowed_users)",
-                 l->kind == JOB_MUX ? "auth" : "gate", (long)cred.uid, (long)cred.pid);
+                 kind == JOB_MUX ? "auth" : "gate", (long)cred.uid, (long)cred.pid);
         close(fd);
-        return;
+        return 1;
     }
     c = calloc(1, sizeof(*c));
     if (c)
@@ -398,17 +421,17 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
         log_err("out of memory");
         free(c);
         close(fd);
-        return;
+        return 1;
     }
     c->srv = s;
-    c->kind = l->kind;
+    c->kind = kind;
     c->fd = fd;
     c->pid = cred.pid;
     c->uid = cred.uid;
     c->start_us = util_now_us();
-    c->job->kind = l->kind;
+    c->job->kind = kind;
     c->job->conn = c;
-    if (l->kind == JOB_MUX)
+    if (kind == JOB_MUX)
         mux_decoder_init(&c->job->mux);
     else
         gate_decoder_init(&c->job->gate, 0);
@@ -416,11 +439,35 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
     c->timer = evtimer_new(s->base, server_on_deadline, c);
     tv.tv_sec = (time_t)(s->cfg->s.deadline_ms / 1000);
     tv.tv_usec = (suseconds_t)(s->cfg->s.deadline_ms % 1000 * 1000);
-    if (c->rd == NULL || c->timer == NULL || event_add(c->rd, NULL) < 0 ||
-        evtimer_add(c->timer, &tv) < 0) {
+    if (c->rd == NULL || c->timer == NULL || evtimer_add(c->timer, &tv) < 0) {
+        log_err("cannot watch a connection");
+        conn_close(c);
+        return 1;
+    }
+    /* smtpd writes its request right after connecting, so it is usually
+     * here already: read it now and skip a trip through epoll (and the
+     * registration of the socket) for the common case. */
+    if (server_read(c) && event_add(c->rd, NULL) < 0) {
         log_err("cannot watch a connection");
         conn_close(c);
     }
+    return 1;
+}
+
+/* Listening socket readable: accept what is waiting, a bounded batch per
+ * wake-up (fewer trips through epoll under load, and fair to the other
+ * socket and to finished jobs). */
+static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    struct {
+        struct server *srv;
+        enum job_kind kind;
+    } *l = arg;
+
+    (void)what;
+    for (int i = 0; i < AUTHD_ACCEPT_BATCH; i++)
+        if (!server_accept_one(l->srv, lfd, l->kind))
+            break;
 }
 
 /* SIGHUP: load a new snapshot; keep the old one on error. */
@@ -441,8 +488,10 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
         strcmp(n->s.gate_socket, s->cfg->s.gate_socket) || n->s.workers != s->cfg->s.workers ||
         n->s.gate_workers != s->cfg->s.gate_workers ||
         n->s.lk_memory_entries != s->cfg->s.lk_memory_entries ||
-        n->s.cache_ttl_ms != s->cfg->s.cache_ttl_ms || n->s.cache_entries != s->cfg->s.cache_entries)
-        log_warn("reload: socket, thread, memory-store and cache settings take effect at restart");
+        n->s.cache_ttl_ms != s->cfg->s.cache_ttl_ms || n->s.cache_entries != s->cfg->s.cache_entries ||
+        n->s.lk_mirror_ttl_ms != s->cfg->s.lk_mirror_ttl_ms)
+        log_warn("reload: socket, thread, memory-store, cache and mirror settings take effect at "
+                 "restart");
     authd_cfg_unref(s->cfg);
     s->cfg = n;
     log_info("configuration reloaded from %s", s->conf_path);
@@ -525,13 +574,16 @@ int authd_server_run(const struct authd_server_params *p)
     s.shared.mem = lockout_mem_new((size_t)s.cfg->s.lk_memory_entries);
     if (s.cfg->s.cache_ttl_ms > 0)
         s.shared.cache = pcache_new((size_t)s.cfg->s.cache_entries, s.cfg->s.cache_ttl_ms);
+    if (s.cfg->s.lk_mirror_ttl_ms > 0)
+        s.shared.mirror = lockmirror_new(AUTHD_MIRROR_ENTRIES, s.cfg->s.lk_mirror_ttl_ms);
     for (int k = 0; k < 2; k++) {
         pthread_mutex_init(&s.work[k].lock, NULL);
         pthread_cond_init(&s.work[k].cond, NULL);
     }
     pthread_mutex_init(&s.done_lock, NULL);
     if (s.done_fd < 0 || s.base == NULL || s.pidmap == NULL || s.shared.mem == NULL ||
-        (s.cfg->s.cache_ttl_ms > 0 && s.shared.cache == NULL)) {
+        (s.cfg->s.cache_ttl_ms > 0 && s.shared.cache == NULL) ||
+        (s.cfg->s.lk_mirror_ttl_ms > 0 && s.shared.mirror == NULL)) {
         log_err("start-up failed: out of memory or descriptors");
         goto out;
     }
@@ -577,6 +629,7 @@ out:
     authd_pidmap_free(s.pidmap);
     lockout_mem_free(s.shared.mem);
     pcache_free(s.shared.cache);
+    lockmirror_free(s.shared.mirror);
     authd_cfg_unref(s.cfg);
     return rc;
 }

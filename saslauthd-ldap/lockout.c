@@ -103,13 +103,14 @@ static size_t lockout_scopes(const struct lockout_params *p, const struct lockou
             break;                                                                               \
         if (fell_back)                                                                           \
             *fell_back = 1;                                                                      \
-        if ((call_fallback) < 0)                                                                 \
+        if (fallback.ops == NULL || (call_fallback) < 0)                                         \
             return -1;                                                                           \
     } while (0)
 
 int lockout_check(const struct lockout_params *p, struct lockout_store primary,
                   struct lockout_store fallback, const struct lockout_keys *keys,
-                  uint64_t now_ms, enum lockout_state *state, int *fell_back)
+                  uint64_t now_ms, enum lockout_state *state, int *fell_back,
+                  long long counts_out[4])
 {
     const char *names[4];
     long long counts[4] = {0, 0, 0, 0};
@@ -136,6 +137,8 @@ int lockout_check(const struct lockout_params *p, struct lockout_store primary,
         }
     }
     *state = lockout_decide(p, counts);
+    if (counts_out)
+        memcpy(counts_out, counts, sizeof(counts));
     return 0;
 }
 
@@ -174,6 +177,16 @@ int lockout_success(const struct lockout_params *p, struct lockout_store primary
                 fallback.ops->success(fallback.ctx, keys->k[LOCKOUT_USER_IP], set,
                                       p->known_ttl_ms, now_ms));
     return 0;
+}
+
+int lockout_success_needed(const struct lockout_params *p, const struct lockout_keys *keys,
+                           const long long counts[4])
+{
+    if (!keys->ip_known)
+        return 0;
+    if (counts[LOCKOUT_USER_IP] != 0)
+        return 1;
+    return p->known_ttl_ms > 0 && counts[LOCKOUT_KEY_OK] == 0;
 }
 
 const char *lockout_state_text(enum lockout_state s)

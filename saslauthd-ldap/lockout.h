@@ -87,18 +87,30 @@ enum lockout_state lockout_decide(const struct lockout_params *p, const long lon
 
 /*
  * Check, record a failure, record a success. Each tries the primary store
- * (may have ops NULL) and uses the fallback store when it fails;
- * *fell_back (may be NULL) says so. Return -1 only when both fail.
+ * and uses the fallback store when it fails (either may have ops NULL:
+ * absent); *fell_back (may be NULL) says so. Return -1 only when both
+ * fail. lockout_check also gives the four counts it decided on (uip, ip,
+ * user, ok; may be NULL) for lockout_success_needed.
  */
 int lockout_check(const struct lockout_params *p, struct lockout_store primary,
                   struct lockout_store fallback, const struct lockout_keys *keys,
-                  uint64_t now_ms, enum lockout_state *state, int *fell_back);
+                  uint64_t now_ms, enum lockout_state *state, int *fell_back,
+                  long long counts[4]);
 int lockout_fail(const struct lockout_params *p, struct lockout_store primary,
                  struct lockout_store fallback, const struct lockout_keys *keys, uint64_t now_ms,
                  enum lockout_state *state_after, int *fell_back);
 int lockout_success(const struct lockout_params *p, struct lockout_store primary,
                     struct lockout_store fallback, const struct lockout_keys *keys,
                     uint64_t now_ms, int *fell_back);
+
+/*
+ * Would lockout_success change anything, given the counts a check just
+ * read? Not when the address is unknown, nor when the (user, IP) counter is
+ * already zero and the pair is already marked known-good (or marking is
+ * off). Lets a cache hit skip the store write. Pure.
+ */
+int lockout_success_needed(const struct lockout_params *p, const struct lockout_keys *keys,
+                           const long long counts[4]);
 
 const char *lockout_state_text(enum lockout_state s);
 

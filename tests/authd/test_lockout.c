@@ -40,7 +40,7 @@ static enum lockout_state check(const struct lockout_params *p, struct lockout_m
     enum lockout_state st;
 
     assert_int_equal(lockout_keys_make(p, user, strlen(user), ip, strlen(ip), &k), 0);
-    assert_int_equal(lockout_check(p, none, lockout_mem_store(m), &k, now, &st, NULL), 0);
+    assert_int_equal(lockout_check(p, none, lockout_mem_store(m), &k, now, &st, NULL, NULL), 0);
     return st;
 }
 
@@ -213,7 +213,7 @@ static void test_lockout_falls_back_when_primary_fails(void **state)
 
     (void)state;
     assert_int_equal(lockout_keys_make(&p, "ivy", 3, "192.0.2.3", 9, &k), 0);
-    assert_int_equal(lockout_check(&p, broken, lockout_mem_store(m), &k, 1, &st, &fb), 0);
+    assert_int_equal(lockout_check(&p, broken, lockout_mem_store(m), &k, 1, &st, &fb, NULL), 0);
     if (fb != 1)
         fail_msg("got fell_back=%d, want 1", fb);
     lockout_mem_free(m);
