@@ -3,20 +3,16 @@
  */
 #include "listen.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "util.h"
 
 #define LISTEN_BACKLOG 1024
@@ -29,58 +25,6 @@ static int listen_fd_flags(int fd)
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -1;
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-/* Bind a unix socket and give it the configured mode and ownership. */
-static int listen_unix(const char *path, unsigned mode, const char *owner, const char *group,
-                       char *err, size_t errlen)
-{
-    struct sockaddr_un sun;
-    struct stat st;
-    int fd;
-    uid_t uid = (uid_t)-1;
-    gid_t gid = (gid_t)-1;
-
-    if (owner && *owner) {
-        struct passwd *pw = getpwnam(owner);
-        if (pw == NULL) {
-            snprintf(err, errlen, "policyd_socket_owner = %s: no such user", owner);
-            return -1;
-        }
-        uid = pw->pw_uid;
-    }
-    if (group && *group) {
-        struct group *gr = getgrnam(group);
-        if (gr == NULL) {
-            snprintf(err, errlen, "policyd_socket_group = %s: no such group", group);
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    if (util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
-        snprintf(err, errlen, "unix:%s: path too long", path);
-        return -1;
-    }
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(err, errlen, "unix:%s: exists and is not a socket; not removing it", path);
-            return -1;
-        }
-        unlink(path);
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        chmod(path, (mode_t)mode) < 0 ||
-        ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0) ||
-        listen(fd, LISTEN_BACKLOG) < 0 || listen_fd_flags(fd) < 0) {
-        snprintf(err, errlen, "unix:%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* Bind a TCP socket on host:port (host may be "[v6]"). */
@@ -148,7 +92,7 @@ int listen_open(const char *list, unsigned mode, const char *owner, const char *
         item[len] = '\0';
         out[*n].unix_path[0] = '\0';
         if (strncmp(item, "unix:", 5) == 0) {
-            fd = listen_unix(item + 5, mode, owner, group, err, errlen);
+            fd = daemon_listen_unix(item + 5, mode, owner, group, LISTEN_BACKLOG, err, errlen);
             if (fd >= 0)
                 util_strlcpy(out[*n].unix_path, item + 5, sizeof(out[*n].unix_path));
         } else {

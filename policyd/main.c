@@ -11,16 +11,12 @@
  * (as root, so that sockets can be given to postfix), write the pid file,
  * drop to policyd_user, then serve.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "policyd_conf.h"
 #include "server.h"
@@ -37,77 +33,6 @@ static void usage(void)
                     "  -d       print every setting with its default and exit\n"
                     "  -n       print the settings that differ from the default and exit\n");
     exit(2);
-}
-
-/* Become the unprivileged user; a no-op unless we are root. */
-static int drop_privileges(const char *user, char *err, size_t errlen)
-{
-    struct passwd *pw;
-
-    if (user == NULL || *user == '\0' || geteuid() != 0)
-        return 0;
-    pw = getpwnam(user);
-    if (pw == NULL) {
-        snprintf(err, errlen, "policyd_user = %s: no such user", user);
-        return -1;
-    }
-    if (pw->pw_uid == 0) {
-        snprintf(err, errlen, "policyd_user = %s: refusing to run as root", user);
-        return -1;
-    }
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0) {
-        snprintf(err, errlen, "cannot become %s: %s", user, strerror(errno));
-        return -1;
-    }
-    if (setuid(0) == 0) {
-        snprintf(err, errlen, "privilege drop to %s did not stick", user);
-        return -1;
-    }
-    return 0;
-}
-
-/* Detach from the terminal: fork, new session, stdio to /dev/null. */
-static int daemonize(void)
-{
-    pid_t pid = fork();
-    int fd;
-
-    if (pid < 0)
-        return -1;
-    if (pid > 0)
-        _exit(0);
-    if (setsid() < 0)
-        return -1;
-    pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid > 0)
-        _exit(0);
-    if (chdir("/") < 0)
-        return -1;
-    fd = open("/dev/null", O_RDWR);
-    if (fd < 0)
-        return -1;
-    dup2(fd, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    if (fd > 2)
-        close(fd);
-    return 0;
-}
-
-static int write_pid_file(const char *path)
-{
-    FILE *fp;
-
-    if (path == NULL || *path == '\0')
-        return 0;
-    fp = fopen(path, "w");
-    if (fp == NULL)
-        return -1;
-    fprintf(fp, "%ld\n", (long)getpid());
-    return fclose(fp);
 }
 
 int main(int argc, char **argv)
@@ -183,13 +108,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "portreeve-policyd: %s\n", err);
         return 1;
     }
-    if (!foreground && daemonize() < 0) {
-        log_err("cannot become a daemon: %s", strerror(errno));
+    if (!foreground && daemon_detach(err, sizeof(err)) < 0) {
+        log_err("%s", err);
         return 1;
     }
-    if (!foreground && write_pid_file(conf->pid_file) < 0)
-        log_warn("cannot write pid file %s: %s", conf->pid_file, strerror(errno));
-    if (drop_privileges(conf->user, err, sizeof(err)) < 0) {
+    if (!foreground && daemon_write_pid(conf->pid_file, err, sizeof(err)) < 0)
+        log_warn("%s", err);
+    if (daemon_drop_privileges("policyd_user", conf->user, err, sizeof(err)) < 0) {
         log_err("%s", err);
         server_free(srv);
         return 1;
