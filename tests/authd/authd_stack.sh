@@ -2,7 +2,8 @@
 # benchmarks, on top of tests/lib/common.sh (pt_init, pt_spawn, pt_ports).
 #
 #   az_slapd              slapd on 127.0.0.1:$AZ_LDAP_PORT with {SSHA} users
-#                         (see az_users) under ou=people,dc=example,dc=test
+#                         (see az_users) under ou=people,dc=example,dc=test;
+#                         log level $AZ_SLAPD_LOGLEVEL (default 0; 256 = stats)
 #   az_redis              redis-server on 127.0.0.1:$AZ_REDIS_PORT
 #   az_authd_conf [LINES] write $PT_TMP/authd/portreeve.conf (extra lines last)
 #   az_authd              start portreeve-authd -f with that file; waits for
@@ -50,7 +51,7 @@ LDIF
 az_slapd() {
     local d=$PT_TMP/slapd
     if [ -f "$d/slapd.conf" ]; then # restart with the data loaded before
-        pt_spawn slapd "$d/slapd.log" slapd -f "$d/slapd.conf" -h "ldap://127.0.0.1:$AZ_LDAP_PORT/" -d 0
+        pt_spawn slapd "$d/slapd.log" slapd -f "$d/slapd.conf" -h "ldap://127.0.0.1:$AZ_LDAP_PORT/" -d "${AZ_SLAPD_LOGLEVEL:-0}"
         AZ_SLAPD_PID=$PT_PID
         pt_wait_tcp 127.0.0.1 "$AZ_LDAP_PORT" 15
         return
@@ -91,7 +92,7 @@ CONF
         done
     } >"$d/data.ldif"
     slapadd -q -f "$d/slapd.conf" -l "$d/data.ldif" >/dev/null 2>&1 || pt_die "slapadd failed"
-    pt_spawn slapd "$d/slapd.log" slapd -f "$d/slapd.conf" -h "ldap://127.0.0.1:$AZ_LDAP_PORT/" -d 0
+    pt_spawn slapd "$d/slapd.log" slapd -f "$d/slapd.conf" -h "ldap://127.0.0.1:$AZ_LDAP_PORT/" -d "${AZ_SLAPD_LOGLEVEL:-0}"
     AZ_SLAPD_PID=$PT_PID
     pt_wait_tcp 127.0.0.1 "$AZ_LDAP_PORT" 15
 }

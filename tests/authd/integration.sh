@@ -18,6 +18,7 @@ PLUGDIRS=$AZ_BUILD/saslauthd-ldap/plugins:/usr/lib/x86_64-linux-gnu/sasl2
 
 pt_init authd-int
 az_ports
+AZ_SLAPD_LOGLEVEL=256 # stats: shows the binds authd makes
 az_slapd
 az_redis
 
@@ -65,6 +66,21 @@ t_check "a NUL byte in the password is refused" "$(mux alice hex:73336372657400)
 t_check "an over-long password is refused, not hung up on" "$(mux alice long:5000)" '^NO '
 t_check "no password in the log" "$(grep -c 's3cret-A' "$AZ_LOG" || true)" '^0$'
 t_check "one decision line per request" "$(grep -c 'auth: user=' "$AZ_LOG")" '^9$'
+
+# --- user enumeration: one reply text for every verification failure -------
+# (The reply text is what a client sees; timing is covered by making the same
+# LDAP round trips, checked below in slapd's log, not by a clock.)
+nosuch=$(mux nosuchuser wrong | cut -d' ' -f1-3)
+wrongpw=$(mux alice wrong | cut -d' ' -f1-3)
+ambiguous=$(mux dup wrong | cut -d' ' -f1-3)
+t_check "no such user and wrong password get the same reply text" "$nosuch" "^${wrongpw}\$"
+t_check "several entries and wrong password get the same reply text" "$ambiguous" "^${wrongpw}\$"
+t_check "the reply text is NO authentication failed" "$wrongpw" '^NO authentication failed$'
+t_check "the log still tells the admin why" "$(grep 'user="nosuchuser"' "$AZ_LOG")" 'reason="no such user"'
+t_check "no such user: authd made the dummy bind (second round trip)" \
+    "$(grep -c 'BIND dn="cn=portreeve-authd-no-such-user,ou=people,dc=example,dc=test"' "$PT_TMP/slapd/slapd.log")" '^[1-9]'
+t_check "wrong password: no dummy bind, the real one" \
+    "$(grep -c 'BIND dn="cn=alice,ou=people,dc=example,dc=test"' "$PT_TMP/slapd/slapd.log")" '^[1-9]'
 
 # With '*' allowed in logins, escaping is what stops "al*" matching alice.
 restart_authd 'authd_login_chars = A-Za-z0-9_*()\-'
@@ -138,6 +154,30 @@ sasl_conf "portreeve_gate_socket: $AZ_GATE"
 restart_authd 'authd_cache_ttl = 60s'
 mux alice s3cret-A >/dev/null
 t_check "cache: the second success is answered from the cache" "$(mux alice s3cret-A; grep 'user="alice"' "$AZ_LOG" | tail -n 1)" ' cached '
+t_check "cache: the hit was answered by the event loop (no worker hop)" \
+    "$(grep 'user="alice"' "$AZ_LOG" | tail -n 1)" ' cached loop '
+# A lock holds against the right password: set by this daemon (seen at once;
+# the failures also drop alice's cache entry), and set in Redis by another
+# host while bob's password is cached (seen within the mirror TTL).
+# test_fastpath covers a cached password against this daemon's own lock.
+restart_authd 'authd_cache_ttl = 60s' 'authd_lockout_user_limit = 3' 'authd_lockout_mirror_ttl = 1s'
+redis-cli -p "$AZ_REDIS_PORT" flushall >/dev/null
+mux alice s3cret-A >/dev/null
+t_check "cache+lock: a clean user is answered from the cache" "$(mux alice s3cret-A; grep 'user="alice"' "$AZ_LOG" | tail -n 1)" ' cached loop '
+for i in 1 2 3; do mux alice "guess$i" >/dev/null; done
+t_check "cache+lock: locked here, the right password gets 454 (hang-up), at once" "$(mux alice s3cret-A)" '^HANGUP '
+t_check "cache+lock: the log says the lock decided, not the cache" "$(grep 'user="alice"' "$AZ_LOG" | tail -n 1)" 'result=tempfail reason="user locked"'
+mux bob b0b-Pass >/dev/null
+t_check "cache+lock: bob is cached" "$(mux bob b0b-Pass)" '^OK '
+redis-cli -p "$AZ_REDIS_PORT" set 't:v1:af:u:{bob}' 100 px 60000 >/dev/null # another host locked bob
+sleep 1.2 # the mirror TTL
+t_check "cache+lock: locked by another host, the cached password gets 454 after the mirror TTL" \
+    "$(mux bob b0b-Pass)" '^HANGUP '
+restart_authd 'authd_cache_ttl = 60s' 'authd_lockout_user_limit = 3' 'authd_lockout_mirror_ttl = 0'
+t_check "mirror off: Redis' lock is honoured on the first request" "$(mux bob b0b-Pass)" '^HANGUP '
+redis-cli -p "$AZ_REDIS_PORT" flushall >/dev/null
+restart_authd 'authd_cache_ttl = 60s'
+mux alice s3cret-A >/dev/null
 az_stop_slapd
 t_check "cache: LDAP down, a cached login still succeeds" "$(mux alice s3cret-A)" '^OK '
 t_check "cache: LDAP down, another password is never answered from the cache" "$(mux alice other-pw)" '^HANGUP '
