@@ -1,6 +1,6 @@
 /* policy_baseline.c - the baseline policy server for the benchmarks.
  *
- * policy-baseline -l ENDPOINT [-l ENDPOINT ...] [-m MAXCONN] [-P PIDFILE]
+ * policy-baseline -l ENDPOINT [-l ENDPOINT ...] [-m MAXCONN] [-P PIDFILE] [-W]
  *
  * The least a correct Postfix policy server must do, built on the same
  * event library as portreeve-policyd (libevent 2, one bufferevent per
@@ -17,6 +17,11 @@
  * its connection is closed without a reply (the Postfix contract); other
  * connections are unaffected. Idle connections are closed after
  * BASELINE_IDLE_SECS (longer than Postfix's 300 s max_idle).
+ *
+ * Replies go through the bufferevent, which writes them once the read
+ * callbacks of the current loop iteration are done. -W (an experiment, not
+ * the baseline) instead send(2)s each reply from the read callback, as a
+ * hand-written loop would, to measure what that write pattern costs.
  *
  * ENDPOINT is "unix:/path" (created mode 0666, replacing a stale socket) or
  * "inet:127.0.0.1:PORT" / "inet:[::1]:PORT". Runs in the foreground; SIGTERM
@@ -46,6 +51,7 @@
 #define BASELINE_MAX_LISTEN 8
 
 static const char dunno[] = "action=DUNNO\n\n";
+static int write_now; /* -W */
 
 struct server {
     struct event_base *base;
@@ -84,6 +90,22 @@ static int check_line(const char *line, size_t len)
     return eq == NULL || eq == line || memchr(line, '\0', len) != NULL ? -1 : 0;
 }
 
+/* Queue (or with -W, send at once) one DUNNO reply. */
+static void queue_reply(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (write_now && evbuffer_get_length(out) == 0) {
+        ssize_t n = send(bufferevent_getfd(bev), dunno, sizeof(dunno) - 1, MSG_NOSIGNAL);
+        if (n == (ssize_t)sizeof(dunno) - 1)
+            return;
+        if (n < 0)
+            n = 0; /* EAGAIN or an error the bufferevent will report */
+        evbuffer_add(out, dunno + n, sizeof(dunno) - 1 - (size_t)n);
+        return;
+    }
+    evbuffer_add(out, dunno, sizeof(dunno) - 1);
+}
+
 /* Consume complete lines; answer every complete request. */
 static void on_read(struct bufferevent *bev, void *arg)
 {
@@ -115,7 +137,7 @@ static void on_read(struct bufferevent *bev, void *arg)
                 client_reject(c, "empty request");
                 return;
             }
-            evbuffer_add(bufferevent_get_output(bev), dunno, sizeof(dunno) - 1);
+            queue_reply(bev);
             c->attrs = 0;
             c->req_bytes = 0;
         } else {
@@ -211,7 +233,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void usage(void)
 {
     fprintf(stderr, "usage: policy-baseline -l unix:PATH|inet:HOST:PORT [-l ...] [-m MAXCONN] "
-                    "[-P PIDFILE]\n");
+                    "[-P PIDFILE] [-W]\n");
     exit(1);
 }
 
@@ -222,7 +244,7 @@ int main(int argc, char **argv)
     size_t nspecs = 0;
     int opt;
     srv.max_conns = 10000;
-    while ((opt = getopt(argc, argv, "l:m:P:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:m:P:W")) != -1) {
         char *end = NULL;
         switch (opt) {
         case 'l':
@@ -238,6 +260,7 @@ int main(int argc, char **argv)
                 usage();
             break;
         case 'P': pidfile = optarg; break;
+        case 'W': write_now = 1; break;
         default: usage();
         }
     }

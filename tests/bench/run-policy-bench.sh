@@ -2,7 +2,7 @@
 # run-policy-bench.sh - portreeve-policyd vs. the baseline policy server.
 #
 # usage: run-policy-bench.sh [-t SECS] [-r REPEATS] [-c "1 8 64"] [-i IDLE]
-#                            [-p BASE_PORT] [-l LOGFILE_MODE] BUILD_DIR
+#                            [-p BASE_PORT] [-l LOGFILE_MODE] [-B BASELINE_FLAGS] BUILD_DIR
 #
 # Builds nothing: takes the binaries from BUILD_DIR (policy-loadgen and
 # policy-baseline from tests/bench/, portreeve-policyd from policyd/). Starts
@@ -21,17 +21,20 @@
 # (truncated after each run, so the disk write is paid but the file stays
 # small), "null" to /dev/null.
 #
+# -B passes flags to policy-baseline, e.g. -B -W for its send-at-once
+# variant (see policy_baseline.c).
+#
 # If BUILD_DIR/policyd/portreeve-policyd does not exist, a second baseline
 # instance stands in for it (the table says so): useful only to check this
 # script. Total time: about 2 x 3 x 2 x REPEATS x (SECS + 0.7) seconds.
 set -euo pipefail
 
-secs=2 repeats=3 conns="1 8 64" idle=1000 base_port=25100 logmode=file
+secs=2 repeats=3 conns="1 8 64" idle=1000 base_port=25100 logmode=file bflags=
 usage() {
     sed -n '3,5p' "$0" >&2
     exit 2
 }
-while getopts "t:r:c:i:p:l:" opt; do
+while getopts "t:r:c:i:p:l:B:" opt; do
     case $opt in
     t) secs=$OPTARG ;;
     r) repeats=$OPTARG ;;
@@ -39,6 +42,7 @@ while getopts "t:r:c:i:p:l:" opt; do
     i) idle=$OPTARG ;;
     p) base_port=$OPTARG ;;
     l) logmode=$OPTARG ;;
+    B) bflags=$OPTARG ;;
     *) usage ;;
     esac
 done
@@ -72,7 +76,8 @@ cleanup() {
 trap cleanup EXIT
 
 b_port=$((base_port + 1)) p_port=$((base_port + 2))
-"$baseline" -l "unix:$tmp/baseline.sock" -l "inet:127.0.0.1:$b_port" 2>"$tmp/baseline.log" &
+# shellcheck disable=SC2086 # bflags is a list of flags
+"$baseline" $bflags -l "unix:$tmp/baseline.sock" -l "inet:127.0.0.1:$b_port" 2>"$tmp/baseline.log" &
 b_pid=$!
 pids+=("$b_pid")
 
@@ -170,7 +175,7 @@ ratio() { ratios "$@" | median; }
 range() { ratios "$@" | sort -g | sed -n '1p;$p' | paste -sd- -; }
 
 echo
-echo "policyd = $p_name; medians of $repeats interleaved runs of ${secs}s; ratio = median of paired policyd/baseline"
+echo "baseline = policy-baseline${bflags:+ $bflags}; policyd = $p_name; medians of $repeats interleaved runs of ${secs}s; ratio = median of paired policyd/baseline"
 printf '%-6s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s %6s %6s\n' \
     "" "" "baseline" "" "" "" "policyd" "" "" "" "ratio" "ratio" "ratio"
 printf '%-6s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s %6s %6s\n' \
