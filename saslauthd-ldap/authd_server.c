@@ -79,6 +79,7 @@ struct server {
     struct verify_shared shared;
     pthread_t *threads;
     size_t nthreads;
+    size_t nworkers; /* authd_workers, resolved */
     int stopping;
 };
 
@@ -507,10 +508,27 @@ static void server_on_term(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(s->base);
 }
 
+/*
+ * authd_workers = 0: four per online CPU, 4..32. A worker spends most of
+ * its time waiting for LDAP round trips, so it takes several per CPU to
+ * keep the cores and the directory busy; many more only add contention in
+ * slapd (measured on 2 CPUs: 4 to 8 workers best, 16 worse).
+ */
+static size_t server_nworkers(long long configured)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n;
+
+    if (configured > 0)
+        return (size_t)configured;
+    n = ncpu > 0 ? (size_t)ncpu * 4 : 4;
+    return n < 4 ? 4 : n > 32 ? 32 : n;
+}
+
 /* Start the worker threads. */
 static int server_start_workers(struct server *s)
 {
-    size_t nmux = (size_t)s->cfg->s.workers, ngate = (size_t)s->cfg->s.gate_workers;
+    size_t nmux = s->nworkers, ngate = (size_t)s->cfg->s.gate_workers;
     sigset_t all, old;
 
     s->threads = calloc(nmux + ngate, sizeof(*s->threads));
@@ -601,13 +619,14 @@ int authd_server_run(const struct authd_server_params *p)
             goto out;
         }
     signal(SIGPIPE, SIG_IGN);
+    s.nworkers = server_nworkers(s.cfg->s.workers);
     if (server_start_workers(&s) < 0) {
         log_err("start-up failed: cannot start worker threads");
         server_stop_workers(&s);
         goto out;
     }
-    log_info("ready: %lld workers, %lld gate workers, deadline %lldms, store %s%s",
-             s.cfg->s.workers, s.cfg->s.gate_workers, s.cfg->s.deadline_ms,
+    log_info("ready: %zu workers, %lld gate workers, deadline %lldms, store %s%s",
+             s.nworkers, s.cfg->s.gate_workers, s.cfg->s.deadline_ms,
              s.cfg->store.server[0] || s.cfg->store.sentinels[0] ? "redis+embedded fallback"
                                                                   : "embedded",
              s.shared.cache ? ", positive cache on" : "");

@@ -53,6 +53,8 @@ t_check "-n prints settings that differ" "$out" '^authd_ldap_timeout = 1s'
 t_check_not "-n skips the other daemon's keys" "$out" 'policyd_'
 
 az_authd
+want=$(($(nproc) * 4)); [ "$want" -lt 4 ] && want=4; [ "$want" -gt 32 ] && want=32
+t_check "authd_workers = 0 (default) starts 4 per CPU" "$(grep ' ready: ' "$AZ_LOG")" "ready: $want workers,"
 
 # --- the saslauthd protocol --------------------------------------------------
 t_check "right password is OK" "$(mux alice s3cret-A)" '^OK '
