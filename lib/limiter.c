@@ -7,8 +7,14 @@
  * limiter_state_idle, limiter_state_bytes, limiter_hash.
  *
  * The Lua script in policyd/quota_redis.c is this file's twin: a change to
- * the arithmetic here must be made there too (tests/quota checks both
- * against the same cases).
+ * the arithmetic here must be made there too (tests/quota runs both on the
+ * same random operations against a fake clock and compares every answer).
+ *
+ * Work per call is O(1) amortized: a series keeps the running total of its
+ * buckets, and a call first drops the buckets that left the window from
+ * the old end (each bucket is made once and dropped once). A check also
+ * forgets expired reservations, a commit only expired instances; the
+ * script does the same, so that both agree even on a clock that steps back.
  */
 #include "limiter.h"
 
@@ -25,11 +31,13 @@ struct limiter_bucket {
     uint64_t count;
 };
 
-/* The buckets of one (kind, window length, bucket width): sorted by index. */
+/* The buckets of one (kind, window length, bucket width): sorted by index,
+ * oldest first; total is the sum of their counts. */
 struct limiter_series {
     enum limiter_kind kind;
     uint64_t len_ms;
     uint64_t g_ms;
+    uint64_t total;
     struct limiter_bucket *b;
     size_t n, cap;
 };
@@ -204,19 +212,30 @@ static int64_t limiter_lo(const struct limiter_series *se, uint64_t now_ms)
     return limiter_floordiv((int64_t)now_ms - (int64_t)se->len_ms, (int64_t)se->g_ms);
 }
 
-static uint64_t limiter_series_sum(const struct limiter_series *se, uint64_t now_ms)
+/* Drop the buckets that left the window at now (the oldest first, as the
+ * script walks its chain); returns the count of the window. A clock that
+ * stepped back drops nothing. */
+static uint64_t limiter_series_advance(struct limiter_series *se, uint64_t now_ms)
 {
     int64_t lo = limiter_lo(se, now_ms);
-    uint64_t sum = 0;
+    size_t k = 0;
 
-    for (size_t i = 0; i < se->n; i++)
-        if (se->b[i].index >= lo)
-            sum += se->b[i].count;
-    return sum;
+    if (se->n == 0 || se->b[0].index >= lo)
+        return se->total;
+    if (se->b[se->n - 1].index < lo) { /* all gone: the script deletes the key */
+        se->n = 0;
+        se->total = 0;
+        return 0;
+    }
+    while (se->b[k].index < lo)
+        se->total -= se->b[k++].count;
+    memmove(se->b, se->b + k, (se->n - k) * sizeof(*se->b));
+    se->n -= k;
+    return se->total;
 }
 
-/* Forget expired reservations and remembered instances. */
-static void limiter_expire(struct limiter_state *s, uint64_t now_ms)
+/* Forget expired reservations (at RCPT only, as the script). */
+static void limiter_expire_pending(struct limiter_state *s, uint64_t now_ms)
 {
     size_t o = 0;
 
@@ -224,7 +243,13 @@ static void limiter_expire(struct limiter_state *s, uint64_t now_ms)
         if (s->pending[i].expires_ms > now_ms)
             s->pending[o++] = s->pending[i];
     s->npending = o;
-    o = 0;
+}
+
+/* Forget expired instances (Redis: the done keys' TTL). */
+static void limiter_expire_done(struct limiter_state *s, uint64_t now_ms)
+{
+    size_t o = 0;
+
     for (size_t i = 0; i < s->ndone; i++)
         if (s->done[i].expires_ms > now_ms)
             s->done[o++] = s->done[i];
@@ -257,22 +282,26 @@ int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint6
                   struct limiter_result *res)
 {
     struct limiter_pending *own;
+    struct limiter_cost others = {0, 0};
 
     memset(res, 0, sizeof(*res));
-    limiter_expire(s, now_ms);
+    limiter_expire_pending(s, now_ms);
     if (release && release != txid)
         limiter_release(s, release);
     own = limiter_find_pending(s, txid);
+    /* Other transactions' reservations count; our own is replaced. */
+    for (size_t k = 0; k < s->npending; k++) {
+        if (&s->pending[k] != own) {
+            others.messages += s->pending[k].cost.messages;
+            others.recipients += s->pending[k].cost.recipients;
+        }
+    }
     for (size_t i = 0; i < l->n; i++) {
         const struct limiter_window *w = &l->w[i];
-        const struct limiter_series *se =
+        struct limiter_series *se =
             limiter_find_series(s, w->kind, w->len_ms, limiter_bucket_ms(w->len_ms, l->buckets));
-        uint64_t used = se ? limiter_series_sum(se, now_ms) : 0;
+        uint64_t used = limiter_cost_of(&others, w->kind) + (se ? limiter_series_advance(se, now_ms) : 0);
 
-        /* Other transactions' reservations count; our own is replaced. */
-        for (size_t k = 0; k < s->npending; k++)
-            if (&s->pending[k] != own)
-                used += limiter_cost_of(&s->pending[k].cost, w->kind);
         if (used + limiter_cost_of(cost, w->kind) > w->max) {
             res->verdict = LIMITER_EXCEEDED;
             res->window = i;
@@ -284,10 +313,13 @@ int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint6
         return 0;
     if (own == NULL) {
         if (s->npending == LIMITER_MAX_PENDING) {
-            /* Full: reuse the slot that expires first (documented bound). */
+            /* Full: reuse the slot that expires first, on a tie the lower
+             * txid (documented bound; the script picks the same one). */
             size_t old = 0;
             for (size_t k = 1; k < s->npending; k++)
-                if (s->pending[k].expires_ms < s->pending[old].expires_ms)
+                if (s->pending[k].expires_ms < s->pending[old].expires_ms ||
+                    (s->pending[k].expires_ms == s->pending[old].expires_ms &&
+                     s->pending[k].txid < s->pending[old].txid))
                     old = k;
             own = &s->pending[old];
         } else {
@@ -300,19 +332,16 @@ int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint6
     return 0;
 }
 
-/* Add count to the bucket of now in a series; drop buckets out of range. */
+/* Add count to the bucket of now in a series, after dropping the buckets
+ * out of range. A clock that steps back counts in the newest bucket. */
 static int limiter_series_add(struct limiter_series *se, uint64_t now_ms, uint64_t count)
 {
     int64_t cur = limiter_floordiv((int64_t)now_ms, (int64_t)se->g_ms);
-    int64_t lo = limiter_lo(se, now_ms);
-    size_t o = 0;
 
-    for (size_t i = 0; i < se->n; i++)
-        if (se->b[i].index >= lo)
-            se->b[o++] = se->b[i];
-    se->n = o;
-    if (se->n && se->b[se->n - 1].index == cur) {
+    limiter_series_advance(se, now_ms);
+    if (se->n && se->b[se->n - 1].index >= cur) {
         se->b[se->n - 1].count += count;
+        se->total += count;
         return 0;
     }
     if (se->n == se->cap) {
@@ -323,14 +352,10 @@ static int limiter_series_add(struct limiter_series *se, uint64_t now_ms, uint64
         se->b = nb;
         se->cap = ncap;
     }
-    /* A clock that steps back lands in an older bucket: keep the order. */
-    if (se->n && se->b[se->n - 1].index > cur) {
-        se->b[se->n - 1].count += count;
-        return 0;
-    }
     se->b[se->n].index = cur;
     se->b[se->n].count = count;
     se->n++;
+    se->total += count;
     return 0;
 }
 
@@ -357,7 +382,7 @@ int limiter_commit(struct limiter_state *s, const struct limiter_limits *l, uint
                    struct limiter_result *res)
 {
     memset(res, 0, sizeof(*res));
-    limiter_expire(s, now_ms);
+    limiter_expire_done(s, now_ms);
     for (size_t i = 0; instance_id && i < s->ndone; i++) {
         if (s->done[i].id == instance_id) {
             res->verdict = LIMITER_DUPLICATE;

@@ -25,6 +25,11 @@
  * Reservations of transactions that never commit expire after
  * reserve_ttl_ms, or are released by limiter_release().
  *
+ * Each series keeps the running total of its buckets; a call drops the
+ * buckets that left the window from the old end and subtracts them, so the
+ * work per call is O(1) amortized, not O(buckets) (the script does the
+ * same with a chain of buckets in its hash).
+ *
  * Memory per state is bounded: at most LIMITER_MAX_SERIES series of at most
  * buckets+1 buckets, LIMITER_MAX_PENDING reservations and LIMITER_MAX_DONE
  * remembered instances. Library-safe: returns errors, never exits.

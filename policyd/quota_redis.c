@@ -16,11 +16,16 @@
  *
  * Keys (prefix = redis_key_prefix, P = principal; P's bytes go into the key
  * as they are, hiredis sends them length-delimited):
- *   <prefix>:v1:q:w:<m|r>:<len_ms>:<g_ms>:{P}  hash bucket -> count, TTL until
- *                                              its newest bucket leaves the window
- *   <prefix>:v1:q:p:{P}                        hash txid -> "expires:msgs:rcpts",
+ *   <prefix>:v2:q:w:<m|r>:<len_ms>:<g_ms>:{P}  hash: total, oldest and newest
+ *                                              bucket, bucket -> "count:next";
+ *                                              TTL until its newest bucket
+ *                                              leaves the window
+ *   <prefix>:v2:q:p:{P}                        hash txid -> "expires:msgs:rcpts",
+ *                                              and their count and sums;
  *                                              TTL reservation_ttl
- *   <prefix>:v1:q:d:{P}:<instance>             "1", TTL instance_ttl
+ *   <prefix>:v2:q:d:{P}:<instance>             "1", TTL instance_ttl
+ * (v1, before 2026-11, kept bucket -> count only and read whole hashes on
+ * every call; the layouts differ, so the version is part of the key.)
  * All of one principal's keys share the hash tag, so one script call is legal
  * in Redis Cluster. The script takes the time from Redis (TIME): every host
  * shares one clock.
@@ -46,71 +51,172 @@
  * reservation ttl, instance ttl (0 = no dedup), cost messages, cost
  * recipients, then per window: kind, max, len_ms, g_ms.
  * Returns {0} ok, {1, window (0-based), used} exceeded, {2} duplicate.
+ *
+ * Every call does a fixed number of commands on fields it names; nothing
+ * reads a whole hash on the common path:
+ *   series hash: t = the total of its buckets, o = oldest bucket index,
+ *     h = newest; bucket <index> = "count:next" (next: the next newer
+ *     bucket), the newest just "count". A call first drops the buckets
+ *     that left the window (o < lo), walking the chain from o and
+ *     subtracting them from t: each bucket is made once and dropped once.
+ *     The key expires when its newest bucket leaves the window.
+ *   pending hash: <txid> = "expires:msgs:rcpts"; n, m, r = how many there
+ *     are and their sums; x <= the earliest expiry among them. Only when x
+ *     has passed (or the cap is reached) is the hash read whole, expired
+ *     entries dropped and x made exact again.
  * At most LIMITER_MAX_PENDING reservations per principal, as in the limiter:
- * a new one then takes the place of the one that expires first.
+ * a new one then takes the place of the one that expires first (ties: the
+ * lower txid). Numbers below 2^53 survive Lua's doubles and its "%.14g"
+ * conversion exactly (times in ms, bucket indexes, counts).
+ * The first line is the clock; tests/quota replaces it with a fake one.
  */
 #define QR_STR2(x) #x
 #define QR_STR(x) QR_STR2(x)
 const char quota_redis_script[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local op, tx, pend = ARGV[1], ARGV[2], KEYS[1]\n"
-    "local rttl, dttl = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local cm, cr = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+    "local op, tx, rel, pend = ARGV[1], ARGV[2], ARGV[3], KEYS[1]\n"
     "local nw = (#ARGV - 7) / 4\n"
-    "local function f(x) return string.format('%.0f', x) end\n"
-    "if op == 'r' then redis.call('HDEL', pend, tx) return {0} end\n"
-    "if op == 'c' then\n"
-    "  if ARGV[3] ~= '' and ARGV[3] ~= tx then redis.call('HDEL', pend, ARGV[3]) end\n"
-    "  local pm, pr, live, own, old, olde = 0, 0, 0, false, nil, 0\n"
+    "local function res(v)\n"
+    "  local e, m, r = string.match(v, '^(%d+):(%d+):(%d+)$')\n"
+    "  if e == nil then return 0, 0, 0 end\n"
+    "  return tonumber(e), tonumber(m), tonumber(r)\n"
+    "end\n"
+    /* Expire a series' old buckets; return its total, newest bucket (nil:
+     * empty) and the value of bucket `want`. */
+    "local function series(key, len, g, want)\n"
+    "  local v\n"
+    "  if want then v = redis.call('HMGET', key, 't', 'o', 'h', want)\n"
+    "  else v = redis.call('HMGET', key, 't', 'o', 'h') end\n"
+    "  local tot, o, h = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])\n"
+    "  if tot == nil or o == nil or h == nil then return 0, nil, nil end\n"
+    "  local lo = math.floor((now - len) / g)\n"
+    "  if o >= lo then return tot, h, v[4] end\n"
+    "  if h < lo then redis.call('DEL', key) return 0, nil, nil end\n"
+    "  local dead, nd = {}, 0\n"
+    "  while o < lo do\n"
+    "    local c, nx = string.match(redis.call('HGET', key, o) or '', '^(%d+):(%d+)$')\n"
+    /* A broken chain: only something else writing our keys does that. */
+    "    if nx == nil then redis.call('DEL', key) return 0, nil, nil end\n"
+    "    nd = nd + 1 dead[nd] = o\n"
+    "    tot, o = tot - c, tonumber(nx)\n"
+    "  end\n"
+    "  redis.call('HDEL', key, unpack(dead))\n"
+    "  redis.call('HSET', key, 't', tot, 'o', o)\n"
+    "  return tot, h, v[4]\n"
+    "end\n"
+    /* Count cost now; a clock that stepped back counts in the newest bucket. */
+    "local function add(key, len, g, cost)\n"
+    "  local cur = math.floor(now / g)\n"
+    "  local tot, h, cv = series(key, len, g, cur)\n"
+    "  if h == nil then\n"
+    "    redis.call('HSET', key, cur, cost, 't', cost, 'o', cur, 'h', cur)\n"
+    "  elseif cur > h then\n"
+    "    local hv = redis.call('HGET', key, h) or '0'\n"
+    "    redis.call('HSET', key, h, hv .. ':' .. cur, cur, cost, 't', tot + cost, 'h', cur)\n"
+    "  elseif cur == h then\n"
+    "    redis.call('HSET', key, h, (tonumber(cv) or 0) + cost, 't', tot + cost)\n"
+    "  else\n"
+    "    redis.call('HINCRBY', key, h, cost)\n"
+    "    redis.call('HSET', key, 't', tot + cost)\n"
+    "  end\n"
+    "  if h == nil or cur > h then redis.call('PEXPIREAT', key, (cur + 1) * g + len) end\n"
+    "end\n"
+    /* Read the whole pending hash: drop expired entries, recount, and find
+     * the entry that expires first. */
+    "local function scan()\n"
     "  local all = redis.call('HGETALL', pend)\n"
+    "  local n, m, r, x, old, olde, dead = 0, 0, 0, nil, nil, 0, {}\n"
     "  for i = 1, #all, 2 do\n"
-    "    local e, m, r = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')\n"
-    "    if e == nil or tonumber(e) <= now then redis.call('HDEL', pend, all[i])\n"
-    "    elseif all[i] == tx then own = true\n"
-    "    else\n"
-    "      live = live + 1; pm = pm + tonumber(m); pr = pr + tonumber(r)\n"
-    "      if old == nil or tonumber(e) < olde then old, olde = all[i], tonumber(e) end\n"
+    "    local f = all[i]\n"
+    "    if f ~= 'n' and f ~= 'm' and f ~= 'r' and f ~= 'x' then\n"
+    "      local e, em, er = res(all[i + 1])\n"
+    "      if e <= now then dead[#dead + 1] = f\n"
+    "      else\n"
+    "        n, m, r = n + 1, m + em, r + er\n"
+    "        if x == nil or e < x then x = e end\n"
+    "        if old == nil or e < olde or (e == olde and (#f < #old or (#f == #old and f < old))) then\n"
+    "          old, olde = f, e\n"
+    "        end\n"
+    "      end\n"
     "    end\n"
     "  end\n"
+    "  if #dead > 0 then redis.call('HDEL', pend, unpack(dead)) end\n"
+    "  return n, m, r, x, old\n"
+    "end\n"
+    "local function drop(f)\n"
+    "  local p = redis.call('HMGET', pend, f, 'n', 'm', 'r')\n"
+    "  if not p[1] then return end\n"
+    "  local _, m, r = res(p[1])\n"
+    "  local n = (tonumber(p[2]) or 1) - 1\n"
+    "  if n <= 0 then redis.call('DEL', pend) return end\n"
+    "  redis.call('HDEL', pend, f)\n"
+    "  redis.call('HSET', pend, 'n', n, 'm', (tonumber(p[3]) or 0) - m, 'r', (tonumber(p[4]) or 0) - r)\n"
+    "end\n"
+    "if op == 'r' then drop(tx) return {0} end\n"
+    "if op == 'c' then\n"
+    "  local p = redis.call('HMGET', pend, tx, rel, 'n', 'm', 'r', 'x')\n"
+    "  local own, rv = p[1], p[2]\n"
+    "  local n, pm, pr, x = tonumber(p[3]) or 0, tonumber(p[4]) or 0, tonumber(p[5]) or 0, tonumber(p[6])\n"
+    "  local dirty = false\n"
+    "  if n > 0 and (x == nil or x <= now) then\n"
+    "    n, pm, pr, x = scan()\n"
+    "    dirty = true\n"
+    "    p = redis.call('HMGET', pend, tx, rel)\n"
+    "    own, rv = p[1], p[2]\n"
+    "  end\n"
+    "  if rv and rel ~= tx then\n"
+    "    local _, m, r = res(rv)\n"
+    "    n, pm, pr, dirty = n - 1, pm - m, pr - r, true\n"
+    "    redis.call('HDEL', pend, rel)\n"
+    "  end\n"
+    "  local om, orr = 0, 0\n"
+    "  if own then local _ _, om, orr = res(own) end\n"
     "  for w = 0, nw - 1 do\n"
     "    local a = 8 + 4 * w\n"
-    "    local kind, max = ARGV[a], tonumber(ARGV[a + 1])\n"
-    "    local len, g = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])\n"
-    "    local lo = math.floor((now - len) / g)\n"
-    "    local used, cost = pr, cr\n"
-    "    if kind == 'm' then used, cost = pm, cm end\n"
-    "    local b = redis.call('HGETALL', KEYS[3 + w])\n"
-    "    for i = 1, #b, 2 do\n"
-    "      if tonumber(b[i]) >= lo then used = used + tonumber(b[i + 1]) end\n"
+    "    local used, cost = pr - orr, tonumber(ARGV[7])\n"
+    "    if ARGV[a] == 'm' then used, cost = pm - om, tonumber(ARGV[6]) end\n"
+    "    used = used + series(KEYS[3 + w], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))\n"
+    "    if used + cost > tonumber(ARGV[a + 1]) then\n"
+    "      if dirty and n <= 0 then redis.call('DEL', pend)\n"
+    "      elseif dirty then redis.call('HSET', pend, 'n', n, 'm', pm, 'r', pr, 'x', x or 0) end\n"
+    "      return {1, w, used}\n"
     "    end\n"
-    "    if used + cost > max then return {1, w, used} end\n"
     "  end\n"
-    "  if tx ~= '' then\n"
-    "    if not own and live >= " QR_STR(LIMITER_MAX_PENDING) " then redis.call('HDEL', pend, old) end\n"
-    "    redis.call('HSET', pend, tx, f(now + rttl) .. ':' .. f(cm) .. ':' .. f(cr))\n"
-    "    redis.call('PEXPIRE', pend, rttl)\n"
+    "  if tx == '' then\n"
+    "    if dirty and n <= 0 then redis.call('DEL', pend)\n"
+    "    elseif dirty then redis.call('HSET', pend, 'n', n, 'm', pm, 'r', pr, 'x', x or 0) end\n"
+    "    return {0}\n"
     "  end\n"
+    "  local cm, cr, e = tonumber(ARGV[6]), tonumber(ARGV[7]), now + tonumber(ARGV[4])\n"
+    "  if own then\n"
+    "    pm, pr = pm - om + cm, pr - orr + cr\n"
+    "  else\n"
+    "    if n >= " QR_STR(LIMITER_MAX_PENDING) " then\n"
+    "      local old\n"
+    "      n, pm, pr, x, old = scan()\n"
+    "      if old then\n"
+    "        local _, m, r = res(redis.call('HGET', pend, old))\n"
+    "        n, pm, pr = n - 1, pm - m, pr - r\n"
+    "        redis.call('HDEL', pend, old)\n"
+    "      end\n"
+    "    end\n"
+    "    n, pm, pr = n + 1, pm + cm, pr + cr\n"
+    "  end\n"
+    "  if n == 1 or x == nil or e < x then x = e end\n"
+    "  redis.call('HSET', pend, tx, e .. ':' .. cm .. ':' .. cr, 'n', n, 'm', pm, 'r', pr, 'x', x)\n"
+    "  redis.call('PEXPIRE', pend, ARGV[4])\n"
     "  return {0}\n"
     "end\n"
-    "if dttl > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', dttl) then return {2} end\n"
+    "if tonumber(ARGV[5]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then\n"
+    "  return {2}\n"
+    "end\n"
     "for w = 0, nw - 1 do\n"
     "  local a = 8 + 4 * w\n"
-    "  local key, kind = KEYS[3 + w], ARGV[a]\n"
-    "  local len, g = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])\n"
-    "  local cur, lo = math.floor(now / g), math.floor((now - len) / g)\n"
-    "  local cost = cr\n"
-    "  if kind == 'm' then cost = cm end\n"
-    "  redis.call('HINCRBY', key, f(cur), cost)\n"
-    "  if redis.call('HLEN', key) > math.ceil(len / g) + 1 then\n"
-    "    local b = redis.call('HKEYS', key)\n"
-    "    for i = 1, #b do\n"
-    "      if tonumber(b[i]) < lo then redis.call('HDEL', key, b[i]) end\n"
-    "    end\n"
-    "  end\n"
-    "  redis.call('PEXPIRE', key, f((cur + 1) * g + len - now))\n"
+    "  local cost = tonumber(ARGV[7])\n"
+    "  if ARGV[a] == 'm' then cost = tonumber(ARGV[6]) end\n"
+    "  add(KEYS[3 + w], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), cost)\n"
     "end\n"
-    "if tx ~= '' then redis.call('HDEL', pend, tx) end\n"
+    "if tx ~= '' then drop(tx) end\n"
     "return {0}\n";
 
 #define QR_BACKOFF_MIN_MS 100
@@ -179,7 +285,7 @@ size_t quota_redis_key_pending(char *dst, size_t dstlen, const char *prefix, con
 {
     char head[64];
 
-    snprintf(head, sizeof(head), "%s:v1:q:p:", prefix);
+    snprintf(head, sizeof(head), "%s:v2:q:p:", prefix);
     return qr_key(dst, dstlen, head, p, plen, "");
 }
 
@@ -189,7 +295,7 @@ size_t quota_redis_key_series(char *dst, size_t dstlen, const char *prefix,
 {
     char head[128];
 
-    snprintf(head, sizeof(head), "%s:v1:q:w:%c:%llu:%llu:", prefix,
+    snprintf(head, sizeof(head), "%s:v2:q:w:%c:%llu:%llu:", prefix,
              w->kind == LIMITER_MESSAGES ? 'm' : 'r', (unsigned long long)w->len_ms,
              (unsigned long long)limiter_bucket_ms(w->len_ms, buckets));
     return qr_key(dst, dstlen, head, p, plen, "");
@@ -201,7 +307,7 @@ size_t quota_redis_key_done(char *dst, size_t dstlen, const char *prefix, const 
     char head[64], tail[80];
     size_t ilen = strlen(instance);
 
-    snprintf(head, sizeof(head), "%s:v1:q:d:", prefix);
+    snprintf(head, sizeof(head), "%s:v2:q:d:", prefix);
     /* Postfix instances are short hex and dots; anything else is hashed. */
     if (ilen <= 64 && strspn(instance, "0123456789abcdefABCDEF.") == ilen)
         snprintf(tail, sizeof(tail), ":%s", instance);

@@ -2,11 +2,11 @@
 # e2e-quota.sh - sending quotas end to end: a private Postfix 3.7 built from
 # postfix-conf/, portreeve-policyd with quotas against a real Redis, a second
 # policyd instance on the same Redis, Redis killed and restarted, and a
-# Sentinel failover. Ports come from 27000-27499.
+# Sentinel failover. Ports come from 27500-27999.
 #
 # alice sends on "587" (submission, STARTTLS + AUTH): limit 3 messages/1h.
 set -uo pipefail
-PT_PORT_MIN=27000 PT_PORT_MAX=27499
+PT_PORT_MIN=27500 PT_PORT_MAX=27999
 . "$(dirname "$0")/../lib/stack.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run a private Postfix"; exit 77; }
 command -v redis-server >/dev/null || { echo "SKIP: no redis-server"; exit 77; }
@@ -33,9 +33,10 @@ redis_kill() { # SIGKILL: the server dies as in a crash
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q redis && kill -KILL "$pid"
     while pt_alive "$pid"; do sleep 0.1; done
 }
-# Messages counted for a principal in Redis (all buckets of its 1h series).
+# Messages counted for a principal in Redis (the running total of its 1h
+# series, field t; a missing key is 0).
 redis_count() {
-    redis-cli -p "$1" HVALS "pp:v1:q:w:m:3600000:60000:{$2}" | awk '{ s += $1 } END { print s + 0 }'
+    redis-cli -p "$1" HGET "pp:v2:q:w:m:3600000:60000:{$2}" t | awk '{ s += $1 } END { print s + 0 }'
 }
 
 RP=$(pt_ports 1)

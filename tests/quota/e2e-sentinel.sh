@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # e2e-sentinel.sh - portreeve-policyd follows a Redis Sentinel failover:
 # master + replica + one Sentinel (redis-sentinel, quorum 1) on loopback
-# ports in 27000-27499; the master is killed, Sentinel promotes the
+# ports in 27500-27999; the master is killed, Sentinel promotes the
 # replica, and the daemon's quota checks go to the new master.
 set -uo pipefail
-PT_PORT_MIN=27000 PT_PORT_MAX=27499
+PT_PORT_MIN=27500 PT_PORT_MAX=27999
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/assert.sh"
 command -v redis-sentinel >/dev/null || { echo "SKIP: no redis-sentinel"; exit 77; }
@@ -53,7 +53,7 @@ EOC
 pt_spawn policyd "$PT_TMP/policyd.log" "$PD_BIN" -c "$PT_TMP/portreeve.conf" -f
 pt_wait_tcp 127.0.0.1 "$PD" 10
 sleep 1
-count() { redis-cli -p "$1" HVALS "pp:v1:q:w:m:3600000:60000:{u:$2}" | awk '{ s += $1 } END { print s + 0 }'; }
+count() { redis-cli -p "$1" HGET "pp:v2:q:w:m:3600000:60000:{u:$2}" t | awk '{ s += $1 } END { print s + 0 }'; }
 
 t_check "through Sentinel: alice sends 1 message" "$($CLIENT 127.0.0.1 "$PD" 587 alice msg:1)" '^DUNNO$'
 t_check "it is counted on the master found through Sentinel" "$(count "$M" alice)" '^1$'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redis-test.sh BINARY - start a throwaway redis-server on a loopback port
-# (27000-27499), run BINARY against it, stop the server by PID.
+# (27500-27749), run BINARY against it, stop the server by PID.
 set -u
 bin=$1
 command -v redis-server >/dev/null || { echo "no redis-server: skipped"; exit 77; }
@@ -15,7 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 for try in 1 2 3 4 5 6 7 8; do
-    port=$((27000 + RANDOM % 250))
+    port=$((27500 + RANDOM % 250))
     redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$dir" \
         >"$dir/redis.log" 2>&1 &
     pid=$!

@@ -201,7 +201,7 @@ static void test_every_key_has_a_ttl_and_expires(void **state)
     assert_int_equal(a.res.verdict, LIMITER_EXCEEDED);
     a = run(QUOTA_REDIS_CHECK, "u:t4x", &l, 8, 0, "", 1, 1); /* leaves a reservation */
     assert_int_equal(a.res.verdict, LIMITER_OK);
-    cli("-n 3 --scan --pattern 'qt:v1:q:*'", out, sizeof(out));
+    cli("-n 3 --scan --pattern 'qt:v2:q:*'", out, sizeof(out));
     for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char cmd[600], ttl[64];
         snprintf(cmd, sizeof(cmd), "-n 3 PTTL '%s'", line);
@@ -217,7 +217,7 @@ static void test_every_key_has_a_ttl_and_expires(void **state)
     if (a.res.verdict != LIMITER_OK)
         fail_msg("after the window: got verdict %d used %llu, want ok", a.res.verdict,
                  (unsigned long long)a.res.used);
-    cli("-n 3 EXISTS 'qt:v1:q:w:m:1000:17:{u:t4}' 'qt:v1:q:w:r:2000:34:{u:t4}'", out,
+    cli("-n 3 EXISTS 'qt:v2:q:w:m:1000:17:{u:t4}' 'qt:v2:q:w:r:2000:34:{u:t4}'", out,
         sizeof(out));
     if (atoi(out) != 0)
         fail_msg("got %s series keys after expiry, want 0", out);
@@ -264,6 +264,431 @@ static void test_deadline_answers_while_redis_is_paused(void **state)
         fail_msg("got no reconnect after the pause, want one");
 }
 
+/* ---- the script and lib/limiter.c on the same operations ---- */
+
+#define DIFF_OPS 2000
+#define DIFF_PRINCIPALS 4 /* at most */
+#define DIFF_OPEN 64
+
+struct diff_op {
+    int kind; /* 'c' check, 'm' commit, 'r' release */
+    size_t p;
+    uint64_t now, txid, release, msgs, rcpts;
+    char instance[24];
+    struct limiter_result want; /* filled by diff_apply */
+};
+
+struct diff {
+    const char *const *principals;
+    struct limiter_limits l[DIFF_PRINCIPALS];
+    struct limiter_state *st[DIFF_PRINCIPALS];
+    size_t exceeded, dups;
+};
+
+static long diff_rand(long n)
+{
+    return random() % n;
+}
+
+/* Run one operation on the limiter and keep its answer. */
+static void diff_apply(struct diff *d, struct diff_op *o)
+{
+    struct limiter_cost c = {o->msgs, o->rcpts};
+    struct limiter_state *st = d->st[o->p];
+    const struct limiter_limits *l = &d->l[o->p];
+
+    memset(&o->want, 0, sizeof(o->want));
+    if (o->kind == 'c')
+        assert_int_equal(limiter_check(st, l, o->now, o->txid, o->release, &c, &o->want), 0);
+    else if (o->kind == 'm')
+        assert_int_equal(limiter_commit(st, l, o->now, o->txid,
+                                        o->instance[0] ? limiter_hash(o->instance,
+                                                                      strlen(o->instance))
+                                                       : 0,
+                                        &c, &o->want),
+                         0);
+    else
+        limiter_release(st, o->txid);
+    d->exceeded += o->want.verdict == LIMITER_EXCEEDED;
+    d->dups += o->want.verdict == LIMITER_DUPLICATE;
+}
+
+/* Append the EVALSHA of one operation to fp, arguments as qr_build makes
+ * them (redis-cli quoting: "" is an empty argument). */
+static void diff_write(FILE *fp, const char *sha, const struct diff_op *o, const char *principal,
+                       const struct limiter_limits *l)
+{
+    char key[QUOTA_REDIS_KEY_MAX];
+
+    fprintf(fp, "SET qd:clock %llu\nEVALSHA %s %zu", (unsigned long long)o->now, sha, 2 + l->n);
+    assert_true(quota_redis_key_pending(key, sizeof(key), "qd", principal, strlen(principal)) > 0);
+    fprintf(fp, " %s", key);
+    assert_true(quota_redis_key_done(key, sizeof(key), "qd", principal, strlen(principal),
+                                     o->instance) > 0);
+    fprintf(fp, " %s", key);
+    for (size_t i = 0; i < l->n; i++) {
+        assert_true(quota_redis_key_series(key, sizeof(key), "qd", &l->w[i], l->buckets,
+                                           principal, strlen(principal)) > 0);
+        fprintf(fp, " %s", key);
+    }
+    fprintf(fp, " %c", o->kind);
+    if (o->txid)
+        fprintf(fp, " %llu", (unsigned long long)o->txid);
+    else
+        fprintf(fp, " \"\"");
+    if (o->release)
+        fprintf(fp, " %llu", (unsigned long long)o->release);
+    else
+        fprintf(fp, " \"\"");
+    fprintf(fp, " %llu %llu %llu %llu", (unsigned long long)l->reserve_ttl_ms,
+            (unsigned long long)(o->instance[0] ? l->done_ttl_ms : 0),
+            (unsigned long long)o->msgs, (unsigned long long)o->rcpts);
+    for (size_t i = 0; i < l->n; i++)
+        fprintf(fp, " %c %llu %llu %llu", l->w[i].kind == LIMITER_MESSAGES ? 'm' : 'r',
+                (unsigned long long)l->w[i].max, (unsigned long long)l->w[i].len_ms,
+                (unsigned long long)limiter_bucket_ms(l->w[i].len_ms, l->buckets));
+    fputc('\n', fp);
+}
+
+/* Write text to dir/name; the path goes to path. */
+static void diff_file(const char *dir, const char *name, const char *text, char *path,
+                      size_t pathlen)
+{
+    FILE *fp;
+
+    snprintf(path, pathlen, "%s/%s", dir, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/*
+ * Run ops through the script in Redis (db 5, prefix "qd", emptied first),
+ * with the script's clock (line 1, Redis TIME) read from qd:clock, and
+ * compare every answer (verdict, window, used) with the limiter's. Then
+ * every key must have a TTL and no series more than max_fields fields.
+ */
+static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
+                     long long max_fields)
+{
+    const char *nl = strchr(quota_redis_script, '\n');
+    const char *clock = strstr(quota_redis_script, "redis.call('TIME')");
+    char dir[] = "/tmp/portreeve-qdiff.XXXXXX", path[300], cmd[700], sha[64] = "", line[256];
+    char *fake;
+    size_t keys = 0;
+    FILE *fp;
+
+    assert_non_null(mkdtemp(dir));
+    if (nl == NULL || clock == NULL || clock > nl)
+        fail_msg("got a script whose first line is not its clock, want TIME on line 1");
+    fake = malloc(strlen(nl) + 64);
+    assert_non_null(fake);
+    snprintf(fake, strlen(nl) + 64, "local now = tonumber(redis.call('GET', 'qd:clock'))%s", nl);
+    diff_file(dir, "script.lua", fake, path, sizeof(path));
+    free(fake);
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 FLUSHDB >/dev/null && "
+             "redis-cli -h 127.0.0.1 -p %s -n 5 -x SCRIPT LOAD < %s", port, port, path);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    if (fgets(sha, sizeof(sha), fp) == NULL || strlen(sha) < 40)
+        fail_msg("SCRIPT LOAD of the fake-clock script: got \"%s\", want a SHA1", sha);
+    sha[40] = '\0';
+    pclose(fp);
+    unlink(path);
+
+    snprintf(path, sizeof(path), "%s/ops.txt", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (size_t i = 0; i < n; i++)
+        diff_write(fp, sha, &ops[i], d->principals[ops[i].p], &d->l[ops[i].p]);
+    fclose(fp);
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 < %s", port, path);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    for (size_t i = 0; i < n; i++) {
+        const struct diff_op *o = &ops[i];
+        long long got[3] = {-1, -1, -1};
+        int nf = 0;
+
+        if (fgets(line, sizeof(line), fp) == NULL || strncmp(line, "OK", 2) != 0)
+            fail_msg("op %zu: got \"%s\" for SET, want OK", i, line);
+        while (nf < 3 && fgets(line, sizeof(line), fp) != NULL) {
+            char *end;
+            got[nf++] = strtoll(line, &end, 10);
+            if (*end != '\n')
+                fail_msg("op %zu (%c at %llu): got reply \"%s\", want integers", i, o->kind,
+                         (unsigned long long)o->now, line);
+            if (nf == 1 && got[0] != 1)
+                break;
+        }
+        if (got[0] != (long long)o->want.verdict ||
+            (got[0] == 1 && (got[1] != (long long)o->want.window ||
+                             got[2] != (long long)o->want.used)))
+            fail_msg("op %zu (%c %s tx %llu rel %llu cost %llu/%llu inst %s at +%llu): got "
+                     "script %lld %lld %lld, want limiter %d %zu %llu",
+                     i, o->kind, d->principals[o->p], (unsigned long long)o->txid,
+                     (unsigned long long)o->release, (unsigned long long)o->msgs,
+                     (unsigned long long)o->rcpts, o->instance,
+                     (unsigned long long)(o->now - ops[0].now), got[0], got[1], got[2],
+                     o->want.verdict, o->want.window, (unsigned long long)o->want.used);
+    }
+    pclose(fp);
+    unlink(path);
+
+    /* Asked inside Redis, in one call. */
+    diff_file(dir, "keys.lua",
+              "local ks, bad = redis.call('KEYS', ARGV[1]), {}\n"
+              "for _, k in ipairs(ks) do\n"
+              "  if redis.call('PTTL', k) <= 0 then bad[#bad + 1] = 'no TTL: ' .. k end\n"
+              "  if string.find(k, ':q:w:', 1, true) and\n"
+              "     redis.call('HLEN', k) > tonumber(ARGV[2]) then\n"
+              "    bad[#bad + 1] = 'too many fields: ' .. k\n"
+              "  end\n"
+              "end\n"
+              "bad[#bad + 1] = #ks\n"
+              "return bad\n",
+              path, sizeof(path));
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 --eval %s , 'qd:v2:*' %lld",
+             port, path, max_fields);
+    fp = popen(cmd, "r");
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        char *end;
+        keys = (size_t)strtoull(line, &end, 10);
+        if (*end != '\n')
+            fail_msg("got \"%s\", want every key with a TTL and within its bound", line);
+    }
+    pclose(fp);
+    unlink(path);
+    rmdir(dir);
+    if (keys < 2)
+        fail_msg("got %zu keys, want the series, pending and done keys", keys);
+}
+
+static void diff_init(struct diff *d, const char *const *principals, const char *const *msgs,
+                      const char *const *rcpts, const unsigned *buckets, size_t np)
+{
+    memset(d, 0, sizeof(*d));
+    d->principals = principals;
+    for (size_t p = 0; p < np; p++) {
+        d->l[p] = lim(msgs[p], rcpts[p]);
+        d->l[p].buckets = buckets[p];
+        d->l[p].reserve_ttl_ms = 3000;
+        d->l[p].done_ttl_ms = 86400000; /* neither side forgets an instance here */
+        d->st[p] = limiter_state_new();
+        assert_non_null(d->st[p]);
+    }
+}
+
+static void diff_free(struct diff *d)
+{
+    for (size_t p = 0; p < DIFF_PRINCIPALS; p++)
+        limiter_state_free(d->st[p]);
+}
+
+/*
+ * Random checks, commits (new, repeated and no instance), releases and
+ * bursts of parallel transactions over three principals, with a clock that
+ * mostly moves forward by up to a few seconds, sometimes jumps past every
+ * window and sometimes steps back. Bursts reach the cap of reservations,
+ * half of them with every reservation made in the same millisecond (the
+ * tie-break decides which one gives way), half spread over a few ms (the
+ * one that expires first gives way); their costs differ, so that the
+ * choice shows in later answers.
+ */
+static void test_script_matches_limiter_on_random_operations(void **state)
+{
+    static const char *const principals[] = {"u:d0", "u:d1", "a:192.0.2.9/32"};
+    static const char *const msgs[] = {"4/10s, 9/60s", "3/5s", "60/10s"};
+    static const char *const rcpts[] = {"12/30s", "7/20s, 20/2m", "50/10s"};
+    static const unsigned buckets[] = {6, 1, 10};
+    static uint64_t open[3][DIFF_OPEN], openrc[3][DIFF_OPEN];
+    size_t nopen[3] = {0, 0, 0}, n = 0;
+    struct diff_op *ops = calloc(DIFF_OPS + 64, sizeof(*ops));
+    uint64_t now = util_wall_ms(), nexttx = 1, ninst = 0;
+    struct diff d;
+    (void)state;
+
+    assert_non_null(ops);
+    diff_init(&d, principals, msgs, rcpts, buckets, 3);
+    srandom(20261122);
+    while (n < DIFF_OPS) {
+        long r = diff_rand(1000);
+        size_t p = (size_t)diff_rand(3), burst = 1;
+        int spread = 0;
+
+        if (r < 6)
+            now += 70000 + (uint64_t)diff_rand(100000); /* past every window */
+        else if (r < 50 && now > 5000)
+            now -= (uint64_t)diff_rand(2000); /* a clock that steps back */
+        else
+            now += (uint64_t)diff_rand(r < 700 ? 400 : 3000);
+        if (r >= 990) { /* parallel transactions of one principal: the cap */
+            p = 2;
+            burst = 48;
+            spread = (int)diff_rand(2);
+        }
+        for (size_t b = 0; b < burst && n < DIFF_OPS; b++) {
+            long k = burst > 1 ? 0 : diff_rand(100);
+            struct diff_op *o = &ops[n++];
+
+            memset(o, 0, sizeof(*o));
+            o->p = p;
+            if (spread)
+                now += (uint64_t)diff_rand(20);
+            o->now = now;
+            if (k < 60) { /* RCPT */
+                size_t slot = nopen[p];
+                o->kind = 'c';
+                if (burst == 1 && nopen[p] && diff_rand(2)) { /* one more recipient */
+                    slot = (size_t)diff_rand((long)nopen[p]);
+                } else {
+                    if (nopen[p] == DIFF_OPEN)
+                        slot = (size_t)diff_rand(DIFF_OPEN);
+                    else
+                        nopen[p]++;
+                    open[p][slot] = nexttx++;
+                    openrc[p][slot] = 0;
+                }
+                o->txid = open[p][slot];
+                if (nopen[p] > 1 && diff_rand(5) == 0)
+                    o->release = open[p][(size_t)diff_rand((long)nopen[p])];
+                o->msgs = 1;
+                openrc[p][slot] += burst > 1 && diff_rand(8) == 0 ? 4 : 1;
+                o->rcpts = openrc[p][slot];
+            } else if (k < 92) { /* END-OF-MESSAGE */
+                long i = diff_rand(10);
+                o->kind = 'm';
+                if (nopen[p] && diff_rand(5)) {
+                    size_t slot = (size_t)diff_rand((long)nopen[p]);
+                    o->txid = open[p][slot];
+                    open[p][slot] = open[p][--nopen[p]];
+                    openrc[p][slot] = openrc[p][nopen[p]];
+                }
+                if (i < 7)
+                    snprintf(o->instance, sizeof(o->instance), "a%llx.%zu",
+                             (unsigned long long)++ninst, p);
+                else if (i < 9 && ninst)
+                    snprintf(o->instance, sizeof(o->instance), "a%llx.%zu",
+                             (unsigned long long)(1 + (uint64_t)diff_rand((long)ninst)), p);
+                o->msgs = 1;
+                o->rcpts = 1 + (uint64_t)diff_rand(5);
+            } else { /* a transaction dropped */
+                o->kind = 'r';
+                if (nopen[p]) {
+                    size_t slot = (size_t)diff_rand((long)nopen[p]);
+                    o->txid = open[p][slot];
+                    open[p][slot] = open[p][--nopen[p]];
+                    openrc[p][slot] = openrc[p][nopen[p]];
+                }
+            }
+            diff_apply(&d, o);
+        }
+    }
+    if (d.exceeded < 100 || d.dups < 10 || d.exceeded > n / 2)
+        fail_msg("got %zu exceeded and %zu duplicate answers in %zu operations, want a mix",
+                 d.exceeded, d.dups, n);
+    diff_run(&d, ops, n, 10 + 2 + 3); /* B <= 10 here: B + 2 buckets, 3 totals */
+    print_message("%zu operations, %zu exceeded, %zu duplicates: the same answers\n", n,
+                  d.exceeded, d.dups);
+    diff_free(&d);
+    free(ops);
+}
+
+/*
+ * The edges, step by step: a window's bucket edge (the table of
+ * test_limiter_exact_at_window_edge), a reservation at 1 ms before, at and
+ * after its expiry, a transaction that replaces its own reservation, a
+ * release, a clock that steps back across a bucket edge, a series that
+ * empties and starts again, and 33 transactions in one millisecond: at the
+ * cap the lowest txid gives way (99 before 100: numbers, not strings).
+ */
+static void test_script_matches_limiter_at_the_edges(void **state)
+{
+    static const char *const principals[] = {"u:e0", "u:e1", "u:e2", "u:e3"};
+    static const char *const msgs[] = {"3/10s", "2/1h", "4/10s", "100/1h"};
+    static const char *const rcpts[] = {"", "5/1h", "", "40/1h"};
+    static const unsigned buckets[] = {10, 60, 10, 60};
+    /* kind, principal, time (ms after t0), txid, release, recipients, instance */
+    static const struct {
+        int kind;
+        size_t p;
+        uint64_t t, txid, release, rcpts;
+        const char *instance;
+    } steps[] = {
+        /* 3/10s, g = 1s: the window edge */
+        {'c', 0, 0, 1, 0, 1, ""},        {'m', 0, 0, 1, 0, 1, "e1"},
+        {'c', 0, 0, 2, 0, 1, ""},        {'m', 0, 0, 2, 0, 1, "e2"},
+        {'c', 0, 500, 3, 0, 1, ""},      {'m', 0, 500, 3, 0, 1, "e3"},
+        {'c', 0, 999, 4, 0, 1, ""},      {'c', 0, 9999, 4, 0, 1, ""},
+        {'c', 0, 10000, 4, 0, 1, ""},    {'c', 0, 10999, 4, 0, 1, ""},
+        {'c', 0, 11000, 4, 0, 1, ""},    {'m', 0, 11000, 4, 0, 1, "e4"},
+        {'c', 0, 11999, 5, 0, 1, ""},    {'m', 0, 11999, 5, 0, 1, "e5"},
+        {'c', 0, 11999, 6, 0, 1, ""},    {'c', 0, 21999, 6, 0, 1, ""},
+        {'c', 0, 22000, 6, 0, 1, ""},    {'m', 0, 22000, 6, 0, 1, "e5"}, /* repeat */
+        {'c', 0, 22001, 7, 0, 1, ""},    {'c', 0, 60000, 7, 0, 1, ""}, /* all gone */
+        {'m', 0, 60000, 7, 0, 1, "e7"},  {'c', 0, 60001, 8, 0, 1, ""},
+        /* 2/1h and 5/1h recipients: reservations at their expiry (3 s) */
+        {'c', 1, 0, 10, 0, 1, ""},       {'c', 1, 1, 10, 0, 2, ""}, /* own, replaced */
+        {'c', 1, 2, 11, 0, 4, ""},       {'c', 1, 3, 11, 0, 3, ""},
+        {'c', 1, 4, 12, 0, 1, ""},       {'c', 1, 2999, 12, 0, 1, ""},
+        {'c', 1, 3000, 12, 0, 1, ""},    {'c', 1, 3001, 12, 0, 1, ""},
+        {'c', 1, 3002, 13, 0, 1, ""},    {'c', 1, 3002, 14, 13, 1, ""}, /* release */
+        {'r', 1, 3003, 14, 0, 0, ""},    {'c', 1, 3004, 15, 0, 5, ""},
+        {'m', 1, 3005, 15, 0, 5, "f1"},  {'c', 1, 3006, 16, 0, 1, ""},
+        {'m', 1, 3007, 0, 0, 1, ""},     {'c', 1, 3008, 17, 0, 1, ""},
+        /* 4/10s: a clock that steps back across a bucket edge */
+        {'m', 2, 5000, 0, 0, 1, ""},     {'m', 2, 6000, 0, 0, 1, ""},
+        {'m', 2, 4500, 0, 0, 1, ""},     {'c', 2, 4600, 20, 0, 1, ""},
+        {'c', 2, 15999, 21, 0, 1, ""},   {'c', 2, 16000, 22, 0, 1, ""},
+        {'c', 2, 16999, 23, 0, 1, ""},   {'c', 2, 17000, 24, 0, 1, ""},
+    };
+    struct diff_op ops[sizeof(steps) / sizeof(steps[0]) + 36];
+    uint64_t t0 = util_wall_ms() / 10000 * 10000 + 10000; /* on a 10 s edge */
+    size_t n = sizeof(steps) / sizeof(steps[0]);
+    struct diff d;
+    (void)state;
+
+    diff_init(&d, principals, msgs, rcpts, buckets, 4);
+    for (size_t i = 0; i < n; i++) {
+        memset(&ops[i], 0, sizeof(ops[i]));
+        ops[i].kind = steps[i].kind;
+        ops[i].p = steps[i].p;
+        ops[i].now = t0 + steps[i].t;
+        ops[i].txid = steps[i].txid;
+        ops[i].release = steps[i].release;
+        ops[i].msgs = steps[i].kind == 'r' ? 0 : 1;
+        ops[i].rcpts = steps[i].rcpts;
+        snprintf(ops[i].instance, sizeof(ops[i].instance), "%s", steps[i].instance);
+        diff_apply(&d, &ops[i]);
+    }
+    /* Recipients: txid 99 reserves 3, 100 reserves 2, 101..131 one each:
+     * 33 in one ms, so 99 gives way (33 in use, 132 with 9 is refused);
+     * 133 takes 100's place (32 in use, 134 with 9 is refused). */
+    for (uint64_t tx = 99; tx <= 134; tx++) {
+        struct diff_op *o = &ops[n++];
+        memset(o, 0, sizeof(*o));
+        o->kind = 'c';
+        o->p = 3;
+        o->now = t0 + 50000;
+        o->txid = tx;
+        o->msgs = 1;
+        o->rcpts = tx == 99 ? 3 : tx == 100 ? 2 : (tx == 132 || tx == 134) ? 9 : 1;
+        diff_apply(&d, o);
+    }
+    if (ops[n - 3].want.verdict != LIMITER_EXCEEDED || ops[n - 3].want.used != 33 ||
+        ops[n - 1].want.verdict != LIMITER_EXCEEDED || ops[n - 1].want.used != 32)
+        fail_msg("at the cap: got used %llu and %llu, want 33 (99 gone) and 32 (100 gone)",
+                 (unsigned long long)ops[n - 3].want.used,
+                 (unsigned long long)ops[n - 1].want.used);
+    if (d.exceeded < 10 || d.dups != 1)
+        fail_msg("got %zu exceeded and %zu duplicates, want the edges reached", d.exceeded,
+                 d.dups);
+    diff_run(&d, ops, n, 60 + 2 + 3);
+    diff_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +697,8 @@ int main(void)
         cmocka_unit_test(test_noscript_after_script_flush_falls_back_to_eval),
         cmocka_unit_test(test_every_key_has_a_ttl_and_expires),
         cmocka_unit_test(test_deadline_answers_while_redis_is_paused),
+        cmocka_unit_test(test_script_matches_limiter_on_random_operations),
+        cmocka_unit_test(test_script_matches_limiter_at_the_edges),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
