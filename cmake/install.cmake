@@ -6,7 +6,7 @@
 #     (PORTREEVE_SASL_PLUGIN_DIR, default /usr/lib/<multiarch>/sasl2, the
 #     directory Debian's libsasl2 searches; no SASL_PATH needed then);
 #   - portreeve-setup (sbin), with the path of the installed fragments,
-#     and its man page; portreeve-quotas(5);
+#     and its man page;
 #   - the Postfix fragments, sasl/smtpd.conf and the sample portreeve.conf
 #     under <datadir>/portreeve/postfix-conf/;
 #   - <sysconfdir>/portreeve/portreeve.conf (/etc with prefix /usr) from
@@ -61,10 +61,6 @@ install(PROGRAMS ${CMAKE_CURRENT_BINARY_DIR}/contrib/portreeve-setup
     DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/contrib/portreeve-setup.8
     DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
-if(EXISTS ${PROJECT_SOURCE_DIR}/policyd/portreeve-quotas.5)
-    install(FILES ${PROJECT_SOURCE_DIR}/policyd/portreeve-quotas.5
-        DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
-endif()
 
 install(FILES
     ${PROJECT_SOURCE_DIR}/postfix-conf/README
