@@ -5,7 +5,9 @@
 #                         (see az_users) under ou=people,dc=example,dc=test;
 #                         log level $AZ_SLAPD_LOGLEVEL (default 0; 256 = stats)
 #   az_redis              redis-server on 127.0.0.1:$AZ_REDIS_PORT
-#   az_authd_conf [LINES] write $PT_TMP/authd/portreeve.conf (extra lines last)
+#   az_authd_conf [LINES] write $PT_TMP/authd/portreeve.conf (extra lines last;
+#                         another directory with AZ_AUTHD_DIR, for a second
+#                         daemon next to the first)
 #   az_authd              start portreeve-authd -f with that file; waits for
 #                         its sockets ($AZ_MUX, $AZ_GATE); log in $AZ_LOG
 #   az_stop_authd / az_stop_slapd / az_stop_redis    stop by recorded PID
@@ -106,7 +108,7 @@ az_redis() {
 }
 
 az_authd_conf() {
-    local d=$PT_TMP/authd line
+    local d=${AZ_AUTHD_DIR:-$PT_TMP/authd} line
     mkdir -p "$d"
     chmod 755 "$d"
     printf 'svc-pw\n' >"$d/bind.pw"

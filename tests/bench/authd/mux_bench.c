@@ -7,9 +7,11 @@
  *
  *   mux_bench LABEL SOCKET THREADS SECONDS USERS
  *
- * Output: "LABEL: N auths in Ds = X auths/s, p50 A ms, p99 B ms, ok O, no N, fail F"
+ * Output: "LABEL N auths in Ds = X auths/s, p50 A ms, p99 B ms, ok O, no N, fail F,
+ * client cpu C us/auth" (C: this load generator's own CPU time per request)
  */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,6 +108,16 @@ static void *bench_thread(void *arg)
     return NULL;
 }
 
+/* CPU time this process has used, in microseconds. */
+static double bench_cpu_us(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 static int bench_cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -117,7 +129,7 @@ int main(int argc, char **argv)
     struct bench b;
     long nthreads;
     pthread_t *t;
-    double t0, el;
+    double t0, el, cpu0;
 
     if (argc != 6) {
         fprintf(stderr, "usage: mux_bench LABEL SOCKET THREADS SECONDS USERS\n");
@@ -136,6 +148,7 @@ int main(int argc, char **argv)
         return 2;
     pthread_mutex_init(&b.lock, NULL);
     signal(SIGPIPE, SIG_IGN);
+    cpu0 = bench_cpu_us();
     t0 = bench_now();
     for (long i = 0; i < nthreads; i++)
         pthread_create(&t[i], NULL, bench_thread, &b);
@@ -143,8 +156,10 @@ int main(int argc, char **argv)
         pthread_join(t[i], NULL);
     el = bench_now() - t0;
     qsort(b.lat, b.nlat, sizeof(double), bench_cmp);
-    printf("%-28s %7zu auths in %.1fs = %8.0f auths/s, p50 %6.2f ms, p99 %6.2f ms, ok %ld, no %ld, fail %ld\n",
+    printf("%-28s %7zu auths in %.1fs = %8.0f auths/s, p50 %6.2f ms, p99 %6.2f ms, ok %ld, no %ld, fail %ld, "
+           "client cpu %.1f us/auth\n",
            argv[1], b.nlat, el, (double)b.nlat / el, b.nlat ? b.lat[b.nlat / 2] : 0.0,
-           b.nlat ? b.lat[(size_t)((double)b.nlat * 0.99)] : 0.0, b.ok, b.no, b.fail);
+           b.nlat ? b.lat[(size_t)((double)b.nlat * 0.99)] : 0.0, b.ok, b.no, b.fail,
+           b.nlat ? (bench_cpu_us() - cpu0) / (double)b.nlat : 0.0);
     return b.fail > 0 ? 1 : 0;
 }
