@@ -156,5 +156,7 @@ int main(int argc, char **argv)
            argv[1], b.nlat, el, (double)b.nlat / el, b.nlat ? b.lat[b.nlat / 2] : 0.0,
            b.nlat ? b.lat[(size_t)((double)b.nlat * 0.99)] : 0.0, b.ok, b.fail,
            b.nlat ? (bench_cpu_us() - cpu0) / (double)b.nlat : 0.0);
+    free(t);
+    free(b.lat);
     return b.fail > 0 ? 1 : 0;
 }
