@@ -189,6 +189,10 @@ const struct conf_entry authd_conf_entries[] = {
      "positive cache lifetime; 0 = off"},
     {"authd_cache_entries", CONF_INT, "10000", 1, 1000000, AS(cache_entries), NULL,
      "positive cache size"},
+    {"authd_ldap_dn_cache_ttl", CONF_TIME, "0", 0, H, AS(dn_cache_ttl_ms), NULL,
+     "how long the DN a search found is reused instead of searching again; 0 = off"},
+    {"authd_ldap_dn_cache_entries", CONF_INT, "10000", 1, 1000000, AS(dn_cache_entries), NULL,
+     "DN cache size"},
 };
 #undef AS
 #undef H

@@ -45,7 +45,7 @@ struct authd_settings {
     long long lk_user_limit, lk_user_window_ms, lk_user_time_ms;
     long long lk_known_ttl_ms, lk_ipv6_prefix, lk_memory_entries, lk_mirror_ttl_ms;
     char *lk_exempt_networks;
-    long long cache_ttl_ms, cache_entries;
+    long long cache_ttl_ms, cache_entries, dn_cache_ttl_ms, dn_cache_entries;
 };
 
 struct authd_cfg {

@@ -490,7 +490,9 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
         n->s.gate_workers != s->cfg->s.gate_workers ||
         n->s.lk_memory_entries != s->cfg->s.lk_memory_entries ||
         n->s.cache_ttl_ms != s->cfg->s.cache_ttl_ms || n->s.cache_entries != s->cfg->s.cache_entries ||
-        n->s.lk_mirror_ttl_ms != s->cfg->s.lk_mirror_ttl_ms)
+        n->s.lk_mirror_ttl_ms != s->cfg->s.lk_mirror_ttl_ms ||
+        n->s.dn_cache_ttl_ms != s->cfg->s.dn_cache_ttl_ms ||
+        n->s.dn_cache_entries != s->cfg->s.dn_cache_entries)
         log_warn("reload: socket, thread, memory-store, cache and mirror settings take effect at "
                  "restart");
     authd_cfg_unref(s->cfg);
@@ -594,6 +596,9 @@ int authd_server_run(const struct authd_server_params *p)
         s.shared.cache = pcache_new((size_t)s.cfg->s.cache_entries, s.cfg->s.cache_ttl_ms);
     if (s.cfg->s.lk_mirror_ttl_ms > 0)
         s.shared.mirror = lockmirror_new(AUTHD_MIRROR_ENTRIES, s.cfg->s.lk_mirror_ttl_ms);
+    if (s.cfg->s.dn_cache_ttl_ms > 0)
+        s.shared.dncache =
+            dncache_new((size_t)s.cfg->s.dn_cache_entries, s.cfg->s.dn_cache_ttl_ms);
     for (int k = 0; k < 2; k++) {
         pthread_mutex_init(&s.work[k].lock, NULL);
         pthread_cond_init(&s.work[k].cond, NULL);
@@ -601,7 +606,8 @@ int authd_server_run(const struct authd_server_params *p)
     pthread_mutex_init(&s.done_lock, NULL);
     if (s.done_fd < 0 || s.base == NULL || s.pidmap == NULL || s.shared.mem == NULL ||
         (s.cfg->s.cache_ttl_ms > 0 && s.shared.cache == NULL) ||
-        (s.cfg->s.lk_mirror_ttl_ms > 0 && s.shared.mirror == NULL)) {
+        (s.cfg->s.lk_mirror_ttl_ms > 0 && s.shared.mirror == NULL) ||
+        (s.cfg->s.dn_cache_ttl_ms > 0 && s.shared.dncache == NULL)) {
         log_err("start-up failed: out of memory or descriptors");
         goto out;
     }
@@ -630,6 +636,8 @@ int authd_server_run(const struct authd_server_params *p)
              s.cfg->store.server[0] || s.cfg->store.sentinels[0] ? "redis+embedded fallback"
                                                                   : "embedded",
              s.shared.cache ? ", positive cache on" : "");
+    if (s.shared.dncache)
+        log_info("DN cache on: a search result is reused for %lldms", s.cfg->s.dn_cache_ttl_ms);
     event_base_dispatch(s.base);
     server_stop_workers(&s);
     rc = 0;
@@ -649,6 +657,7 @@ out:
     lockout_mem_free(s.shared.mem);
     pcache_free(s.shared.cache);
     lockmirror_free(s.shared.mirror);
+    dncache_free(s.shared.dncache);
     authd_cfg_unref(s.cfg);
     return rc;
 }

@@ -364,14 +364,102 @@ static enum ldap_pool_result ldap_pool_bind_result(int rc)
     return LDAP_POOL_TEMPFAIL;
 }
 
+/* Search, with one reconnect. LDAP_SUCCESS with *dn (ldap_memfree it),
+ * LDAP_NO_SUCH_OBJECT for none or several, else a failure (temporary). */
+static int ldap_pool_find(struct ldap_pool *p, const char *filter, char **dn, char *why,
+                          size_t whylen)
+{
+    int rc = LDAP_OTHER;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = ldap_pool_search(p, filter, dn, why, whylen);
+        if (rc == LDAP_SUCCESS || !ldap_pool_transport_error(rc))
+            break;
+        ldap_pool_close(&p->search);
+    }
+    if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT && !ldap_pool_transport_error(rc))
+        ldap_pool_close(&p->search);
+    return rc;
+}
+
+/* Bind as dn, with one reconnect; the mapped result. */
+static enum ldap_pool_result ldap_pool_check(struct ldap_pool *p, const char *dn,
+                                             const char *pw, size_t pwlen, char *why,
+                                             size_t whylen)
+{
+    int rc = LDAP_OTHER;
+    enum ldap_pool_result r;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = ldap_pool_user_bind(p, dn, pw, pwlen, why, whylen);
+        if (!ldap_pool_transport_error(rc))
+            break;
+        ldap_pool_close(&p->bind);
+    }
+    r = ldap_pool_bind_result(rc);
+    if (r == LDAP_POOL_TEMPFAIL)
+        ldap_pool_close(&p->bind);
+    if (r == LDAP_POOL_OK)
+        why[0] = '\0'; /* not the error of an attempt that was retried */
+    return r;
+}
+
+/* The DN cache key of a search: scope, base and filter. 0, or -1 if too long. */
+static int ldap_pool_dnkey(const struct ldap_pool_conf *c, const char *filter, char *key,
+                           size_t keylen)
+{
+    int n = snprintf(key, keylen, "%d\n%s\n%s", c->scope, c->base, filter);
+    return n < 0 || (size_t)n >= keylen ? -1 : 0;
+}
+
+/*
+ * A verification that starts with a cached DN: bind at once. Success is
+ * final. A refusal is not: the DN may be stale, so search again (which
+ * also gives "wrong password" its usual two round trips); the same DN
+ * means the password is wrong, another DN is bound as usual.
+ */
+static enum ldap_pool_result ldap_pool_verify_cached(struct ldap_pool *p, struct dncache *dc,
+                                                     const char *key, const char *cdn,
+                                                     const char *filter, const char *pw,
+                                                     size_t pwlen, uint64_t now_ms, char *why,
+                                                     size_t whylen)
+{
+    enum ldap_pool_result r = ldap_pool_check(p, cdn, pw, pwlen, why, whylen);
+    char first[160], *dn = NULL;
+    int rc;
+
+    if (r == LDAP_POOL_OK) {
+        snprintf(why, whylen, "bind as the cached DN");
+        return r;
+    }
+    dncache_forget(dc, key);
+    if (r == LDAP_POOL_TEMPFAIL)
+        return r;
+    snprintf(first, sizeof(first), "%s", why);
+    rc = ldap_pool_find(p, filter, &dn, why, whylen);
+    if (rc == LDAP_NO_SUCH_OBJECT)
+        return LDAP_POOL_BADAUTH;
+    if (rc != LDAP_SUCCESS)
+        return LDAP_POOL_TEMPFAIL;
+    dncache_put(dc, key, dn, now_ms);
+    if (strcmp(dn, cdn) == 0) {
+        snprintf(why, whylen, "%s", first);
+    } else {
+        r = ldap_pool_check(p, dn, pw, pwlen, why, whylen);
+    }
+    ldap_memfree(dn);
+    return r;
+}
+
 enum ldap_pool_result ldap_pool_verify(struct ldap_pool *p, const char *login, size_t llen,
                                        const char *realm, size_t rlen, const char *service,
                                        size_t slen, const char *password, size_t pwlen,
-                                       char *why, size_t whylen)
+                                       struct dncache *dc, uint64_t now_ms, char *why,
+                                       size_t whylen)
 {
-    char filter[LDAP_POOL_FILTER_MAX];
+    char filter[LDAP_POOL_FILTER_MAX], key[DNCACHE_KEY_MAX], cdn[DNCACHE_DN_MAX];
     char *dn = NULL;
-    int rc = LDAP_OTHER;
+    int rc, keyed;
     enum ldap_pool_result r;
 
     why[0] = '\0';
@@ -384,31 +472,20 @@ enum ldap_pool_result ldap_pool_verify(struct ldap_pool *p, const char *login, s
         snprintf(why, whylen, "filter too long");
         return LDAP_POOL_BADAUTH;
     }
-    /* One reconnect, then give up for this request. */
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = ldap_pool_search(p, filter, &dn, why, whylen);
-        if (rc == LDAP_SUCCESS || !ldap_pool_transport_error(rc))
-            break;
-        ldap_pool_close(&p->search);
-    }
+    keyed = dc && ldap_pool_dnkey(p->conf, filter, key, sizeof(key)) == 0;
+    if (keyed && dncache_get(dc, key, cdn, sizeof(cdn), now_ms))
+        return ldap_pool_verify_cached(p, dc, key, cdn, filter, password, pwlen, now_ms, why,
+                                       whylen);
+    rc = ldap_pool_find(p, filter, &dn, why, whylen);
     if (rc == LDAP_NO_SUCH_OBJECT) {
         ldap_pool_dummy_bind(p);
         return LDAP_POOL_BADAUTH;
     }
-    if (rc != LDAP_SUCCESS) {
-        if (!ldap_pool_transport_error(rc))
-            ldap_pool_close(&p->search);
+    if (rc != LDAP_SUCCESS)
         return LDAP_POOL_TEMPFAIL;
-    }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = ldap_pool_user_bind(p, dn, password, pwlen, why, whylen);
-        if (!ldap_pool_transport_error(rc))
-            break;
-        ldap_pool_close(&p->bind);
-    }
+    if (keyed)
+        dncache_put(dc, key, dn, now_ms);
+    r = ldap_pool_check(p, dn, password, pwlen, why, whylen);
     ldap_memfree(dn);
-    r = ldap_pool_bind_result(rc);
-    if (r == LDAP_POOL_TEMPFAIL)
-        ldap_pool_close(&p->bind);
     return r;
 }

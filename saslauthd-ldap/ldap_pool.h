@@ -28,6 +28,9 @@
 #define PORTREEVE_LDAP_POOL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "dncache.h"
 
 #define LDAP_POOL_FILTER_MAX 2048
 #define LDAP_POOL_DUMMY_RDN "cn=portreeve-authd-no-such-user"
@@ -56,12 +59,16 @@ void ldap_pool_free(struct ldap_pool *p);
 /*
  * Verify login[@realm] with password (all length-delimited, already free of
  * NUL bytes, password non-empty). why receives a short reason for the log
- * (never the password).
+ * (never the password). dc (may be NULL) is the search-result cache: with
+ * a live DN for this search the bind comes first and the search is
+ * skipped on success; a refused bind is confirmed by a fresh search before
+ * the answer is NO (so "wrong password" still costs two round trips).
  */
 enum ldap_pool_result ldap_pool_verify(struct ldap_pool *p, const char *login, size_t llen,
                                        const char *realm, size_t rlen, const char *service,
                                        size_t slen, const char *password, size_t pwlen,
-                                       char *why, size_t whylen);
+                                       struct dncache *dc, uint64_t now_ms, char *why,
+                                       size_t whylen);
 
 /*
  * Expand a filter template: %u login, %r realm, %s service (each escaped

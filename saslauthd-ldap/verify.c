@@ -294,9 +294,9 @@ void verify_login(struct verify_worker *w, struct verify_shared *sh, struct auth
             return;
     } else {
         switch (ldap_pool_verify(w->ldap, lg->buf, lg->len, rl->buf, rl->len, sv->buf, sv->len,
-                                 pw->buf, pw->len, why, sizeof(why))) {
+                                 pw->buf, pw->len, sh->dncache, now_ms, why, sizeof(why))) {
         case LDAP_POOL_OK:
-            verify_set(out, VERIFY_OK, "ldap bind");
+            verify_set(out, VERIFY_OK, why[0] ? why : "ldap bind");
             if (sh->cache)
                 pcache_put(sh->cache, &cr, now_ms);
             break;

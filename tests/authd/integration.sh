@@ -152,6 +152,28 @@ sasl_conf "portreeve_gate_socket: relative/path"
 t_check "a broken portreeve_* setting fails closed" "$(sasl PLAIN alice s3cret-A)" '^RESULT SASL_UNAVAIL'
 sasl_conf "portreeve_gate_socket: $AZ_GATE"
 
+# --- DN cache -------------------------------------------------------------------
+set_uid() { # NEW-UID: rename alice's login (her DN stays cn=alice)
+    printf 'dn: cn=alice,ou=people,%s\nchangetype: modify\nreplace: uid\nuid: %s\n' "$AZ_SUFFIX" "$1" |
+        ldapmodify -x -H "ldap://127.0.0.1:$AZ_LDAP_PORT/" -D "cn=admin,$AZ_SUFFIX" -w adminpw >/dev/null
+}
+redis-cli -p "$AZ_REDIS_PORT" flushall >/dev/null
+restart_authd 'authd_ldap_dn_cache_ttl = 60s'
+mux alice s3cret-A >/dev/null
+t_check "DN cache: the second login binds as the cached DN (no search)" \
+    "$(mux alice s3cret-A; grep 'user="alice"' "$AZ_LOG" | tail -n 1)" 'result=ok reason="bind as the cached DN"'
+t_check "DN cache: a wrong password is still NO, same text" "$(mux alice wrong | cut -d' ' -f1-3)" '^NO authentication failed$'
+mux alice s3cret-A >/dev/null # cached again by the confirming search
+set_uid alice2
+t_check "DN cache: within the TTL a login that no longer matches still binds (the documented trade-off)" \
+    "$(mux alice s3cret-A; grep 'user="alice"' "$AZ_LOG" | tail -n 1)" 'result=ok reason="bind as the cached DN"'
+t_check "DN cache: a refused bind is confirmed by a fresh search (NO)" "$(mux alice wrong | cut -d' ' -f1-3)" '^NO authentication failed$'
+t_check "DN cache: ... which dropped the stale entry: the right password is NO now" \
+    "$(mux alice s3cret-A | cut -d' ' -f1-3)" '^NO authentication failed$'
+t_check "DN cache: the renamed login works" "$(mux alice2 s3cret-A)" '^OK '
+set_uid alice
+t_check "DN cache: renamed back" "$(mux alice s3cret-A)" '^OK '
+
 # --- positive cache -----------------------------------------------------------
 restart_authd 'authd_cache_ttl = 60s'
 mux alice s3cret-A >/dev/null

@@ -365,7 +365,7 @@ static void test_loop_refuses_a_locked_pair_even_with_the_cached_password(void *
     for (int redis = 0; redis < 2; redis++) {
         struct authd_cfg *cfg = load_cfg(redis);
         struct verify_shared sh = {lockout_mem_new(1000), pcache_new(100, 60000),
-                                   lockmirror_new(64, TTL)};
+                                   lockmirror_new(64, TTL), NULL};
         struct lockmirror_front front = {sh.mirror, lockout_mem_store(sh.mem)};
         struct mux_decoder d;
         struct verify_outcome out;
@@ -406,7 +406,7 @@ static void test_loop_hands_over_when_the_lock_state_is_unknown(void **state)
 {
     struct authd_cfg *cfg = load_cfg(1);
     struct verify_shared sh = {lockout_mem_new(1000), pcache_new(100, 60000),
-                               lockmirror_new(64, TTL)};
+                               lockmirror_new(64, TTL), NULL};
     struct mux_decoder d;
     struct verify_outcome out;
     struct gate_decoder g;
@@ -450,7 +450,7 @@ static void test_loop_sends_a_hit_that_must_write_to_a_worker(void **state)
      * must be written to Redis, which the loop cannot do. */
     struct authd_cfg *cfg = load_cfg(1);
     struct verify_shared sh = {lockout_mem_new(1000), pcache_new(100, 60000),
-                               lockmirror_new(64, TTL)};
+                               lockmirror_new(64, TTL), NULL};
     struct lockmirror_front front = {sh.mirror, lockout_mem_store(sh.mem)};
     struct lockout_store none = {NULL, NULL};
     struct lockout_keys k;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "authd_conf.h"
+#include "dncache.h"
 #include "ldap_pool.h"
 #include "pcache.h"
 #include "verify.h"
@@ -100,6 +101,65 @@ static void test_cache_length_prefix_separates_fields(void **state)
     pcache_free(c);
 }
 
+static void test_dn_cache_keeps_a_dn_for_its_ttl_only(void **state)
+{
+    static const struct {
+        uint64_t at;
+        int want_hit;
+    } cases[] = {{100, 1}, {100 + 999, 1}, {100 + 1000, 0}, {5000, 0}};
+    struct dncache *c = dncache_new(16, 1000);
+    char dn[DNCACHE_DN_MAX];
+
+    (void)state;
+    assert_non_null(c);
+    dncache_put(c, "2\nou=people\n(uid=alice)", "cn=alice,ou=people", 100);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int hit = dncache_get(c, "2\nou=people\n(uid=alice)", dn, sizeof(dn), cases[i].at);
+        if (hit != cases[i].want_hit)
+            fail_msg("at %llu ms: got hit %d, want %d", (unsigned long long)cases[i].at, hit,
+                     cases[i].want_hit);
+        if (hit && strcmp(dn, "cn=alice,ou=people") != 0)
+            fail_msg("got DN %s, want cn=alice,ou=people", dn);
+    }
+    dncache_free(c);
+}
+
+static void test_dn_cache_keys_are_whole_searches_and_bounded(void **state)
+{
+    struct dncache *c = dncache_new(16, 60000);
+    char dn[DNCACHE_DN_MAX], longkey[DNCACHE_KEY_MAX + 8], longdn[DNCACHE_DN_MAX + 8], key[64];
+    int live = 0;
+
+    (void)state;
+    dncache_put(c, "2\nou=people\n(uid=alice)", "cn=alice,ou=people", 0);
+    if (dncache_get(c, "2\nou=other\n(uid=alice)", dn, sizeof(dn), 1))
+        fail_msg("got a hit for another base, want a miss");
+    if (dncache_get(c, "2\nou=people\n(uid=alice2)", dn, sizeof(dn), 1))
+        fail_msg("got a hit for another filter, want a miss");
+    dncache_forget(c, "2\nou=people\n(uid=alice)");
+    if (dncache_get(c, "2\nou=people\n(uid=alice)", dn, sizeof(dn), 1))
+        fail_msg("got a hit after forget, want a miss");
+    memset(longkey, 'k', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    memset(longdn, 'd', sizeof(longdn) - 1);
+    longdn[sizeof(longdn) - 1] = '\0';
+    dncache_put(c, longkey, "cn=x", 0);
+    dncache_put(c, "k", longdn, 0);
+    if (dncache_get(c, longkey, dn, sizeof(dn), 1) || dncache_get(c, "k", dn, sizeof(dn), 1))
+        fail_msg("got an over-long key or DN cached, want neither");
+    for (int i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "2\nb\n(uid=user%d)", i);
+        dncache_put(c, key, "cn=u", 0);
+    }
+    for (int i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "2\nb\n(uid=user%d)", i);
+        live += dncache_get(c, key, dn, sizeof(dn), 1);
+    }
+    if (live > 16)
+        fail_msg("got %d DNs held by a 16-entry cache, want at most 16", live);
+    dncache_free(c);
+}
+
 static void test_addr_from_ipremoteport(void **state)
 {
     char out[64];
@@ -181,6 +241,8 @@ int main(void)
         cmocka_unit_test(test_filter_tokens_and_bad_templates),
         cmocka_unit_test(test_cache_hits_only_same_password_within_ttl),
         cmocka_unit_test(test_cache_length_prefix_separates_fields),
+        cmocka_unit_test(test_dn_cache_keeps_a_dn_for_its_ttl_only),
+        cmocka_unit_test(test_dn_cache_keys_are_whole_searches_and_bounded),
         cmocka_unit_test(test_addr_from_ipremoteport),
         cmocka_unit_test(test_man_page_documents_every_key_with_its_default),
         cmocka_unit_test(test_defaults_fail_only_on_required_search_base),
