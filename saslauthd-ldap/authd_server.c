@@ -3,7 +3,11 @@
  * portreeve-authd (see authd_server.h).
  *
  * Public: authd_server_run. Threads: the loop thread owns every connection
- * and the pid map; worker threads own only the job they run. A job goes
+ * and the pid map; worker threads own only the job they run. The loop
+ * reads a request right after accept (it is usually there already) and
+ * first tries to decide it without blocking (verify_login_fast /
+ * verify_gate_fast: refusals, locks known from the lock mirror, cache
+ * hits); only the rest becomes a job. A job goes
  * loop -> queue -> worker -> done list -> loop, and only the loop thread
  * touches job->conn, so a connection closed at its deadline simply leaves
  * an orphan job that is freed when the worker hands it back. Every job
@@ -575,6 +579,33 @@ static void server_stop_workers(struct server *s)
     free(s->threads);
 }
 
+/* The state all threads share: counters, caches, the lock mirror. 0 or -1. */
+static int server_shared_new(struct verify_shared *sh, const struct authd_cfg *cfg)
+{
+    const struct authd_settings *st = &cfg->s;
+
+    sh->mem = lockout_mem_new((size_t)st->lk_memory_entries);
+    if (st->cache_ttl_ms > 0)
+        sh->cache = pcache_new((size_t)st->cache_entries, st->cache_ttl_ms);
+    if (st->lk_mirror_ttl_ms > 0)
+        sh->mirror = lockmirror_new(AUTHD_MIRROR_ENTRIES, st->lk_mirror_ttl_ms);
+    if (st->dn_cache_ttl_ms > 0)
+        sh->dncache = dncache_new((size_t)st->dn_cache_entries, st->dn_cache_ttl_ms);
+    if (sh->mem == NULL || (st->cache_ttl_ms > 0 && sh->cache == NULL) ||
+        (st->lk_mirror_ttl_ms > 0 && sh->mirror == NULL) ||
+        (st->dn_cache_ttl_ms > 0 && sh->dncache == NULL))
+        return -1;
+    return 0;
+}
+
+static void server_shared_free(struct verify_shared *sh)
+{
+    lockout_mem_free(sh->mem);
+    pcache_free(sh->cache);
+    lockmirror_free(sh->mirror);
+    dncache_free(sh->dncache);
+}
+
 int authd_server_run(const struct authd_server_params *p)
 {
     struct server s;
@@ -591,23 +622,13 @@ int authd_server_run(const struct authd_server_params *p)
     s.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s.base = event_base_new();
     s.pidmap = authd_pidmap_new();
-    s.shared.mem = lockout_mem_new((size_t)s.cfg->s.lk_memory_entries);
-    if (s.cfg->s.cache_ttl_ms > 0)
-        s.shared.cache = pcache_new((size_t)s.cfg->s.cache_entries, s.cfg->s.cache_ttl_ms);
-    if (s.cfg->s.lk_mirror_ttl_ms > 0)
-        s.shared.mirror = lockmirror_new(AUTHD_MIRROR_ENTRIES, s.cfg->s.lk_mirror_ttl_ms);
-    if (s.cfg->s.dn_cache_ttl_ms > 0)
-        s.shared.dncache =
-            dncache_new((size_t)s.cfg->s.dn_cache_entries, s.cfg->s.dn_cache_ttl_ms);
     for (int k = 0; k < 2; k++) {
         pthread_mutex_init(&s.work[k].lock, NULL);
         pthread_cond_init(&s.work[k].cond, NULL);
     }
     pthread_mutex_init(&s.done_lock, NULL);
-    if (s.done_fd < 0 || s.base == NULL || s.pidmap == NULL || s.shared.mem == NULL ||
-        (s.cfg->s.cache_ttl_ms > 0 && s.shared.cache == NULL) ||
-        (s.cfg->s.lk_mirror_ttl_ms > 0 && s.shared.mirror == NULL) ||
-        (s.cfg->s.dn_cache_ttl_ms > 0 && s.shared.dncache == NULL)) {
+    if (s.done_fd < 0 || s.base == NULL || s.pidmap == NULL ||
+        server_shared_new(&s.shared, s.cfg) < 0) {
         log_err("start-up failed: out of memory or descriptors");
         goto out;
     }
@@ -654,10 +675,7 @@ out:
     if (p->gate_fd >= 0)
         close(p->gate_fd);
     authd_pidmap_free(s.pidmap);
-    lockout_mem_free(s.shared.mem);
-    pcache_free(s.shared.cache);
-    lockmirror_free(s.shared.mirror);
-    dncache_free(s.shared.dncache);
+    server_shared_free(&s.shared);
     authd_cfg_unref(s.cfg);
     return rc;
 }

@@ -1,8 +1,9 @@
 /*
  * authd_server - portreeve-authd's event loop (the only file that includes
  * libevent): accepts on the saslauthd and gate sockets, checks the peer
- * with SO_PEERCRED, decodes requests without blocking, hands them to
- * worker threads, and enforces the hard per-request deadline: when it
+ * with SO_PEERCRED, decodes requests without blocking, answers what needs
+ * neither LDAP nor a Redis round trip itself, hands the rest to worker
+ * threads, and enforces the hard per-request deadline: when it
  * passes, the connection is closed without a reply (libsasl2 turns that
  * into a temporary failure, 454) whatever the worker is doing.
  *
