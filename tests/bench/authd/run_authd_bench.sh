@@ -15,6 +15,9 @@
 #            (persistent connections; the baseline of what slapd allows)
 #   authd    portreeve-authd, shipped defaults, Redis lockout store
 #   sasl     saslauthd -a ldap (Debian's default -n 5)
+#   authd-dn portreeve-authd with authd_ldap_dn_cache_ttl = 60s (opt-in: one
+#            bind per login instead of search + bind; see DN CACHE in
+#            portreeve-authd(8) for the trade-off)
 #   authd-c  portreeve-authd with authd_cache_ttl = 60s
 #   sasl-c   saslauthd -a ldap -c
 # Goals (issue 4): authd >= 2x saslauthd's throughput at equal or better
@@ -95,7 +98,10 @@ MUX_PLAIN=$AZ_MUX PID_PLAIN=$AZ_AUTHD_PID
 AZ_AUTHD_DIR=$PT_TMP/authd-cache az_authd_conf 'authd_allowed_users = root' 'authd_cache_ttl = 60s'
 az_authd
 MUX_CACHE=$AZ_MUX PID_CACHE=$AZ_AUTHD_PID
-NAMES=(ldap authd sasl authd-c sasl-c)
+AZ_AUTHD_DIR=$PT_TMP/authd-dn az_authd_conf 'authd_allowed_users = root' 'authd_ldap_dn_cache_ttl = 60s'
+az_authd
+MUX_DN=$AZ_MUX PID_DN=$AZ_AUTHD_PID
+NAMES=(ldap authd sasl authd-dn authd-c sasl-c)
 if [ -n "${AZ_AUTHD_BASELINE:-}" ]; then
     AZ_AUTHD=$AZ_AUTHD_BASELINE
     AZ_AUTHD_DIR=$PT_TMP/authd-old az_authd_conf 'authd_allowed_users = root' 'authd_workers = 8'
@@ -105,13 +111,13 @@ if [ -n "${AZ_AUTHD_BASELINE:-}" ]; then
         'authd_cache_ttl = 60s'
     az_authd
     MUX_OLDC=$AZ_MUX PID_OLDC=$AZ_AUTHD_PID
-    NAMES=(ldap authd sasl old authd-c sasl-c old-c)
+    NAMES=(ldap authd sasl old authd-dn authd-c sasl-c old-c)
 fi
 sa_start sa
 sa_start sac -c
 
 declare -A LABEL=([ldap]="bare libldap search+bind" [authd]="portreeve-authd" [sasl]="saslauthd -a ldap"
-    [authd-c]="portreeve-authd (cache)" [sasl-c]="saslauthd -a ldap -c"
+    [authd-c]="portreeve-authd (cache)" [sasl-c]="saslauthd -a ldap -c" [authd-dn]="portreeve-authd (DN cache)"
     [old]="authd before (baseline)" [old-c]="authd before (cache)")
 
 # Run one contender for $1 seconds; prints its line plus "cpu/auth".
@@ -121,6 +127,7 @@ run_one() { # NAME SECONDS
     ldap) pids="" ;;
     authd) pids="$PID_PLAIN $AZ_REDIS_PID" ;;
     authd-c) pids="$PID_CACHE $AZ_REDIS_PID" ;;
+    authd-dn) pids="$PID_DN $AZ_REDIS_PID" ;;
     old) pids="$PID_OLD $AZ_REDIS_PID" ;;
     old-c) pids="$PID_OLDC $AZ_REDIS_PID" ;;
     sasl) pids=$(sa_pids sa) ;;
@@ -135,6 +142,7 @@ run_one() { # NAME SECONDS
         "$AZ_BENCH_USERS" || true) ;;
     authd) out=$("$BENCH/authd_mux_bench" "${LABEL[$name]}" "$MUX_PLAIN" "$THREADS" "$secs" "$AZ_BENCH_USERS" || true) ;;
     authd-c) out=$("$BENCH/authd_mux_bench" "${LABEL[$name]}" "$MUX_CACHE" "$THREADS" "$secs" "$AZ_BENCH_USERS" || true) ;;
+    authd-dn) out=$("$BENCH/authd_mux_bench" "${LABEL[$name]}" "$MUX_DN" "$THREADS" "$secs" "$AZ_BENCH_USERS" || true) ;;
     old) out=$("$BENCH/authd_mux_bench" "${LABEL[$name]}" "$MUX_OLD" "$THREADS" "$secs" "$AZ_BENCH_USERS" || true) ;;
     old-c) out=$("$BENCH/authd_mux_bench" "${LABEL[$name]}" "$MUX_OLDC" "$THREADS" "$secs" "$AZ_BENCH_USERS" || true) ;;
     sasl) out=$("$BENCH/authd_mux_bench" "${LABEL[$name]}" "$PT_TMP/sa/mux" "$THREADS" "$secs" "$AZ_BENCH_USERS" || true) ;;
@@ -209,7 +217,7 @@ END {
     printf "# medians over %d rounds\n", rounds
     printf "%-28s %10s %9s %9s %10s %11s\n", "contender", "auths/s", "p50 ms", "p99 ms", "cpu/auth",
         "slapd/auth"
-    n = split("ldap authd sasl old authd-c sasl-c old-c", order, " ")
+    n = split("ldap authd sasl old authd-dn authd-c sasl-c old-c", order, " ")
     for (k = 1; k <= n; k++)
         if (order[k] in seen)
             printf "%-28s %10.0f %9.2f %9.2f %8.0f us %8.0f us\n", order[k], stat(order[k], "tput"),
@@ -224,6 +232,9 @@ END {
     ratio("authd", "sasl", "cpu", "cpu/auth authd / saslauthd", 0, "")
     ratio("authd", "ldap", "cpu", "cpu/auth authd / bare libldap", 0, "")
     ratio("authd", "sasl", "slapd", "slapd/auth authd / saslauthd", 0, "")
+    ratio("authd-dn", "sasl", "tput", "opt-in DN cache: throughput / saslauthd", 0, "")
+    ratio("authd-dn", "sasl", "p99", "opt-in DN cache: p99 / saslauthd", 0, "")
+    ratio("authd-dn", "ldap", "tput", "opt-in DN cache: throughput / bare libldap", 0, "")
     if ("old" in seen) {
         ratio("authd", "old", "tput", "throughput authd / authd before", 0, "")
         ratio("authd", "old", "p99", "p99 authd / authd before", 0, "")
