@@ -359,22 +359,28 @@ static int limiter_series_add(struct limiter_series *se, uint64_t now_ms, uint64
     return 0;
 }
 
-/* Drop series no limit uses any more (the config changed). */
-static void limiter_drop_unused(struct limiter_state *s, const struct limiter_limits *l)
+/* A slot for a new series: a free one, else an empty one, else the one
+ * whose newest bucket is oldest (its counts are forgotten: only when more
+ * than LIMITER_MAX_SERIES series are in use). Series that the limits of
+ * this request do not use are kept: another role's limits may. */
+static struct limiter_series *limiter_new_series(struct limiter_state *s, uint64_t now_ms)
 {
-    size_t o = 0;
+    struct limiter_series *victim = NULL;
 
+    if (s->nseries < LIMITER_MAX_SERIES)
+        return &s->series[s->nseries++];
     for (size_t i = 0; i < s->nseries; i++) {
-        int used = 0;
-        for (size_t k = 0; k < l->n && !used; k++)
-            used = s->series[i].kind == l->w[k].kind && s->series[i].len_ms == l->w[k].len_ms &&
-                   s->series[i].g_ms == limiter_bucket_ms(l->w[k].len_ms, l->buckets);
-        if (used)
-            s->series[o++] = s->series[i];
-        else
-            free(s->series[i].b);
+        struct limiter_series *se = &s->series[i];
+        limiter_series_advance(se, now_ms);
+        if (se->n == 0)
+            return se;
+        if (victim == NULL || se->b[se->n - 1].index * (int64_t)se->g_ms <
+                                  victim->b[victim->n - 1].index * (int64_t)victim->g_ms)
+            victim = se;
     }
-    s->nseries = o;
+    victim->n = 0;
+    victim->total = 0;
+    return victim;
 }
 
 int limiter_commit(struct limiter_state *s, const struct limiter_limits *l, uint64_t now_ms,
@@ -389,17 +395,21 @@ int limiter_commit(struct limiter_state *s, const struct limiter_limits *l, uint
             return 0;
         }
     }
-    limiter_drop_unused(s, l);
     for (size_t i = 0; i < l->n; i++) {
         const struct limiter_window *w = &l->w[i];
         uint64_t g = limiter_bucket_ms(w->len_ms, l->buckets);
         struct limiter_series *se = limiter_find_series(s, w->kind, w->len_ms, g);
 
         if (se == NULL) {
-            if (s->nseries == LIMITER_MAX_SERIES)
-                return -1; /* cannot happen: LIMITER_MAX_WINDOWS < LIMITER_MAX_SERIES */
-            se = &s->series[s->nseries++];
+            struct limiter_bucket *b;
+            size_t cap;
+
+            se = limiter_new_series(s, now_ms);
+            b = se->b; /* an evicted series' buckets are reused */
+            cap = se->b ? se->cap : 0;
             memset(se, 0, sizeof(*se));
+            se->b = b;
+            se->cap = cap;
             se->kind = w->kind;
             se->len_ms = w->len_ms;
             se->g_ms = g;

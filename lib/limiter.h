@@ -41,7 +41,9 @@
 #include <stdint.h>
 
 #define LIMITER_MAX_WINDOWS 8  /* windows per limit set, both kinds together */
-#define LIMITER_MAX_SERIES LIMITER_MAX_WINDOWS /* bucket series per principal */
+/* Bucket series per principal: two limit sets (a user on 25 and on 587)
+ * fit; past that the least recently used series gives way. */
+#define LIMITER_MAX_SERIES (2 * LIMITER_MAX_WINDOWS)
 #define LIMITER_MAX_PENDING 32 /* open reservations per principal */
 #define LIMITER_MAX_DONE 256   /* instances remembered per principal */
 #define LIMITER_MAX_BUCKETS 1024

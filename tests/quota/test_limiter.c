@@ -278,6 +278,22 @@ static void test_limiter_reservation_blocks_concurrent_transaction(void **state)
     limiter_state_free(s);
 }
 
+/* A user who sends on 587 (submission limits) and on 25 (mx limits, other
+ * windows) keeps the counts of both: a commit under one role's limits must
+ * not forget the other role's series. */
+static void test_limiter_keeps_counts_across_roles(void **state)
+{
+    struct limiter_limits sub = limits_of("2/1h", "", 60), mx = limits_of("100/1d", "", 60);
+    struct limiter_state *s = limiter_state_new();
+    (void)state;
+    assert_int_equal(send_one(s, &sub, 0, 1, 1), LIMITER_OK);
+    assert_int_equal(send_one(s, &sub, 1, 1, 2), LIMITER_OK);
+    assert_int_equal(send_one(s, &mx, 2, 1, 3), LIMITER_OK);
+    if (send_one(s, &sub, 3, 1, 4) != LIMITER_EXCEEDED)
+        fail_msg("got ok on 587 after a message on 25, want exceeded (2/1h used)");
+    limiter_state_free(s);
+}
+
 static void test_limiter_state_goes_idle_after_longest_window(void **state)
 {
     struct limiter_limits l = limits_of("5/10s, 9/60s", "", 10);
@@ -344,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_limiter_recipients_and_messages_counted_apart),
         cmocka_unit_test(test_limiter_commit_is_idempotent_per_instance),
         cmocka_unit_test(test_limiter_reservation_blocks_concurrent_transaction),
+        cmocka_unit_test(test_limiter_keeps_counts_across_roles),
         cmocka_unit_test(test_limiter_state_goes_idle_after_longest_window),
         cmocka_unit_test(test_store_mem_bounded_under_address_spray),
         cmocka_unit_test(test_store_mem_expire_frees_idle_principals),
