@@ -16,13 +16,17 @@
  *
  * Keys (prefix = redis_key_prefix, P = principal; P's bytes go into the key
  * as they are, hiredis sends them length-delimited):
- *   <prefix>:v2:q:w:<m|r>:<len_ms>:<g_ms>:{P}  hash: total, oldest and newest
- *                                              bucket, bucket -> "count:next";
- *                                              TTL until its newest bucket
+ *   <prefix>:v2:q:p:{P}                        hash: per series its total,
+ *                                              oldest/newest bucket and the
+ *                                              newest count; reservations
+ *                                              txid -> "expires:msgs:rcpts"
+ *                                              with their count and sums;
+ *                                              TTL past every series and
+ *                                              reservation it holds
+ *   <prefix>:v2:q:w:<m|r>:<len_ms>:<g_ms>:{P}  hash: closed buckets,
+ *                                              bucket -> "count:next"; TTL
+ *                                              until the newest of them
  *                                              leaves the window
- *   <prefix>:v2:q:p:{P}                        hash txid -> "expires:msgs:rcpts",
- *                                              and their count and sums;
- *                                              TTL reservation_ttl
  *   <prefix>:v2:q:d:{P}:<instance>             "1", TTL instance_ttl
  * (v1, before 2026-11, kept bucket -> count only and read whole hashes on
  * every call; the layouts differ, so the version is part of the key.)
@@ -38,7 +42,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -46,24 +49,27 @@
 #include "util.h"
 
 /*
- * The twin of lib/limiter.c. KEYS[1] pending hash, KEYS[2] done key,
- * KEYS[3..] one series hash per window. ARGV: op (c, m, r), txid, release,
- * reservation ttl, instance ttl (0 = no dedup), cost messages, cost
- * recipients, then per window: kind, max, len_ms, g_ms.
+ * The twin of lib/limiter.c. KEYS[1] the principal's hash, KEYS[2] done
+ * key, KEYS[3..] one series key per window. ARGV: op (c, m, r), txid,
+ * release, reservation ttl, instance ttl (0 = no dedup), cost messages,
+ * cost recipients, then per window: kind, max, len_ms, g_ms.
  * Returns {0} ok, {1, window (0-based), used} exceeded, {2} duplicate.
  *
- * Every call does a fixed number of commands on fields it names; nothing
- * reads a whole hash on the common path:
- *   series hash: t = the total of its buckets, o = oldest bucket index,
- *     h = newest; bucket <index> = "count:next" (next: the next newer
- *     bucket), the newest just "count". A call first drops the buckets
- *     that left the window (o < lo), walking the chain from o and
- *     subtracting them from t: each bucket is made once and dropped once.
- *     The key expires when its newest bucket leaves the window.
- *   pending hash: <txid> = "expires:msgs:rcpts"; n, m, r = how many there
- *     are and their sums; x <= the earliest expiry among them. Only when x
- *     has passed (or the cap is reached) is the hash read whole, expired
- *     entries dropped and x made exact again.
+ * A call costs a fixed number of commands whatever the windows: a check
+ * TIME, HMGET, HSET; a commit TIME, SET, HMGET, HSET, HDEL. Rarely more:
+ *   principal hash: per series "<kind><len>:<g>" = "t:o:h:c" (total of its
+ *     buckets, oldest and newest bucket index, count of the newest); the
+ *     reservations <txid> = "expires:msgs:rcpts", their count and sums n,
+ *     m, r and x <= the earliest expiry; e = the key's expiry as set.
+ *   series key: the closed buckets (all but the newest), <index> =
+ *     "count:next", next = the next newer bucket. When a new bucket
+ *     starts, the newest is closed into it (once per g); when the oldest
+ *     leaves the window, the chain is walked from o and what leaves is
+ *     subtracted from t (each bucket is closed once and dropped once). The
+ *     key expires when its newest closed bucket leaves the window: a
+ *     series key that is gone holds nothing that still counts.
+ *   Only when x has passed, or at the cap, is the principal's hash read
+ *     whole (expired reservations dropped, x made exact again).
  * At most LIMITER_MAX_PENDING reservations per principal, as in the limiter:
  * a new one then takes the place of the one that expires first (ties: the
  * lower txid). Numbers below 2^53 survive Lua's doubles and its "%.14g"
@@ -74,117 +80,128 @@
 #define QR_STR(x) QR_STR2(x)
 const char quota_redis_script[] =
     "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-    "local op, tx, rel, pend = ARGV[1], ARGV[2], ARGV[3], KEYS[1]\n"
+    "local op, tx, rel, P = ARGV[1], ARGV[2], ARGV[3], KEYS[1]\n"
     "local nw = (#ARGV - 7) / 4\n"
     "local function res(v)\n"
     "  local e, m, r = string.match(v, '^(%d+):(%d+):(%d+)$')\n"
     "  if e == nil then return 0, 0, 0 end\n"
     "  return tonumber(e), tonumber(m), tonumber(r)\n"
     "end\n"
-    /* Expire a series' old buckets; return its total, newest bucket (nil:
-     * empty) and the value of bucket `want`. */
-    "local function series(key, len, g, want)\n"
-    "  local v\n"
-    "  if want then v = redis.call('HMGET', key, 't', 'o', 'h', want)\n"
-    "  else v = redis.call('HMGET', key, 't', 'o', 'h') end\n"
-    "  local tot, o, h = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])\n"
-    "  if tot == nil or o == nil or h == nil then return 0, nil, nil end\n"
+    /* Read the principal: fields asked for, then per window its series. */
+    "local ids, f = {}, {tx, rel, 'n', 'm', 'r', 'x', 'e'}\n"
+    "for w = 1, nw do\n"
+    "  local a = 4 + 4 * w\n"
+    "  ids[w] = ARGV[a] .. ARGV[a + 2] .. ':' .. ARGV[a + 3]\n"
+    "  f[7 + w] = ids[w]\n"
+    "end\n"
+    "local v = redis.call('HMGET', P, unpack(f))\n"
+    "local own, rv = v[1], v[2]\n"
+    "local n, pm, pr, x, ke = tonumber(v[3]) or 0, tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]), tonumber(v[7]) or 0\n"
+    "local st, out, need = {}, {}, now\n"
+    "for w = 1, nw do\n"
+    "  local id = ids[w]\n"
+    "  if st[id] == nil then\n"
+    "    local T, o, h, c = string.match(v[7 + w] or '', '^(%d+):(%d+):(%d+):(%d+)$')\n"
+    "    if h then st[id] = {tonumber(T), tonumber(o), tonumber(h), tonumber(c)} else st[id] = false end\n"
+    "  end\n"
+    "end\n"
+    /* Drop what left the window from series id; returns its count. */
+    "local function advance(w)\n"
+    "  local a, id = 4 + 4 * w, ids[w]\n"
+    "  local s = st[id]\n"
+    "  if not s then return 0 end\n"
+    "  local len, g, key = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), KEYS[2 + w]\n"
     "  local lo = math.floor((now - len) / g)\n"
-    "  if o >= lo then return tot, h, v[4] end\n"
-    "  if h < lo then redis.call('DEL', key) return 0, nil, nil end\n"
-    "  local dead, nd = {}, 0\n"
-    "  while o < lo do\n"
-    "    local c, nx = string.match(redis.call('HGET', key, o) or '', '^(%d+):(%d+)$')\n"
-    /* A broken chain: only something else writing our keys does that. */
-    "    if nx == nil then redis.call('DEL', key) return 0, nil, nil end\n"
-    "    nd = nd + 1 dead[nd] = o\n"
-    "    tot, o = tot - c, tonumber(nx)\n"
+    "  if s[2] >= lo then return s[1] end\n"
+    "  out[id] = true\n"
+    /* All gone; the series key expired with its newest closed bucket. */
+    "  if s[3] < lo then st[id] = false return 0 end\n"
+    "  local dead = {}\n"
+    "  while s[2] < lo do\n"
+    "    local c, nx = string.match(redis.call('HGET', key, s[2]) or '', '^(%d+):(%d+)$')\n"
+    /* Gone: its key expired, so every closed bucket has left the window. */
+    "    if nx == nil then s[1], s[2] = s[4], s[3] break end\n"
+    "    dead[#dead + 1] = s[2]\n"
+    "    s[1], s[2] = s[1] - c, tonumber(nx)\n"
     "  end\n"
-    "  redis.call('HDEL', key, unpack(dead))\n"
-    "  redis.call('HSET', key, 't', tot, 'o', o)\n"
-    "  return tot, h, v[4]\n"
+    "  if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end\n"
+    "  return s[1]\n"
     "end\n"
-    /* Count cost now; a clock that stepped back counts in the newest bucket. */
-    "local function add(key, len, g, cost)\n"
-    "  local cur = math.floor(now / g)\n"
-    "  local tot, h, cv = series(key, len, g, cur)\n"
-    "  if h == nil then\n"
-    "    redis.call('HSET', key, cur, cost, 't', cost, 'o', cur, 'h', cur)\n"
-    "  elseif cur > h then\n"
-    "    local hv = redis.call('HGET', key, h) or '0'\n"
-    "    redis.call('HSET', key, h, hv .. ':' .. cur, cur, cost, 't', tot + cost, 'h', cur)\n"
-    "  elseif cur == h then\n"
-    "    redis.call('HSET', key, h, (tonumber(cv) or 0) + cost, 't', tot + cost)\n"
-    "  else\n"
-    "    redis.call('HINCRBY', key, h, cost)\n"
-    "    redis.call('HSET', key, 't', tot + cost)\n"
-    "  end\n"
-    "  if h == nil or cur > h then redis.call('PEXPIREAT', key, (cur + 1) * g + len) end\n"
-    "end\n"
-    /* Read the whole pending hash: drop expired entries, recount, and find
-     * the entry that expires first. */
+    /* The principal's hash, whole: drop expired reservations, recount, and
+     * find the one that expires first. */
     "local function scan()\n"
-    "  local all = redis.call('HGETALL', pend)\n"
-    "  local n, m, r, x, old, olde, dead = 0, 0, 0, nil, nil, 0, {}\n"
+    "  local all = redis.call('HGETALL', P)\n"
+    "  local c, m, r, xx, old, olde, dead = 0, 0, 0, nil, nil, 0, {}\n"
     "  for i = 1, #all, 2 do\n"
-    "    local f = all[i]\n"
-    "    if f ~= 'n' and f ~= 'm' and f ~= 'r' and f ~= 'x' then\n"
+    "    local fi = all[i]\n"
+    "    if string.find(fi, '^%d+$') then\n"
     "      local e, em, er = res(all[i + 1])\n"
-    "      if e <= now then dead[#dead + 1] = f\n"
+    "      if e <= now then dead[#dead + 1] = fi\n"
     "      else\n"
-    "        n, m, r = n + 1, m + em, r + er\n"
-    "        if x == nil or e < x then x = e end\n"
-    "        if old == nil or e < olde or (e == olde and (#f < #old or (#f == #old and f < old))) then\n"
-    "          old, olde = f, e\n"
+    "        c, m, r = c + 1, m + em, r + er\n"
+    "        if xx == nil or e < xx then xx = e end\n"
+    "        if old == nil or e < olde or (e == olde and (#fi < #old or (#fi == #old and fi < old))) then\n"
+    "          old, olde = fi, e\n"
     "        end\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  if #dead > 0 then redis.call('HDEL', pend, unpack(dead)) end\n"
-    "  return n, m, r, x, old\n"
+    "  if #dead > 0 then redis.call('HDEL', P, unpack(dead)) end\n"
+    "  return c, m, r, xx, old\n"
     "end\n"
-    "local function drop(f)\n"
-    "  local p = redis.call('HMGET', pend, f, 'n', 'm', 'r')\n"
-    "  if not p[1] then return end\n"
-    "  local _, m, r = res(p[1])\n"
-    "  local n = (tonumber(p[2]) or 1) - 1\n"
-    "  if n <= 0 then redis.call('DEL', pend) return end\n"
-    "  redis.call('HDEL', pend, f)\n"
-    "  redis.call('HSET', pend, 'n', n, 'm', (tonumber(p[3]) or 0) - m, 'r', (tonumber(p[4]) or 0) - r)\n"
+    /* Write back: reservations, changed series, the key's expiry. */
+    "local function save(extra)\n"
+    "  local h = extra or {}\n"
+    "  h[#h + 1] = 'n' h[#h + 1] = n h[#h + 1] = 'm' h[#h + 1] = pm h[#h + 1] = 'r' h[#h + 1] = pr\n"
+    "  h[#h + 1] = 'x' h[#h + 1] = x or 0\n"
+    "  for id in pairs(out) do\n"
+    "    local s = st[id]\n"
+    "    h[#h + 1] = id\n"
+    "    if s then h[#h + 1] = s[1] .. ':' .. s[2] .. ':' .. s[3] .. ':' .. s[4] else h[#h + 1] = '' end\n"
+    "  end\n"
+    "  if need > ke then\n"
+    "    ke = need + tonumber(ARGV[4])\n"
+    "    h[#h + 1] = 'e' h[#h + 1] = ke\n"
+    "  end\n"
+    "  redis.call('HSET', P, unpack(h))\n"
+    "  if h[#h - 1] == 'e' then redis.call('PEXPIREAT', P, ke) end\n"
     "end\n"
-    "if op == 'r' then drop(tx) return {0} end\n"
+    "if op == 'r' then\n"
+    "  if own then\n"
+    "    local _, m, r = res(own)\n"
+    "    n, pm, pr = n - 1, pm - m, pr - r\n"
+    "    redis.call('HDEL', P, tx)\n"
+    "    save()\n"
+    "  end\n"
+    "  return {0}\n"
+    "end\n"
     "if op == 'c' then\n"
-    "  local p = redis.call('HMGET', pend, tx, rel, 'n', 'm', 'r', 'x')\n"
-    "  local own, rv = p[1], p[2]\n"
-    "  local n, pm, pr, x = tonumber(p[3]) or 0, tonumber(p[4]) or 0, tonumber(p[5]) or 0, tonumber(p[6])\n"
     "  local dirty = false\n"
     "  if n > 0 and (x == nil or x <= now) then\n"
     "    n, pm, pr, x = scan()\n"
     "    dirty = true\n"
-    "    p = redis.call('HMGET', pend, tx, rel)\n"
+    "    local p = redis.call('HMGET', P, tx, rel)\n"
     "    own, rv = p[1], p[2]\n"
     "  end\n"
     "  if rv and rel ~= tx then\n"
     "    local _, m, r = res(rv)\n"
     "    n, pm, pr, dirty = n - 1, pm - m, pr - r, true\n"
-    "    redis.call('HDEL', pend, rel)\n"
+    "    redis.call('HDEL', P, rel)\n"
     "  end\n"
     "  local om, orr = 0, 0\n"
     "  if own then local _ _, om, orr = res(own) end\n"
-    "  for w = 0, nw - 1 do\n"
-    "    local a = 8 + 4 * w\n"
+    "  for w = 1, nw do\n"
+    "    local a = 4 + 4 * w\n"
     "    local used, cost = pr - orr, tonumber(ARGV[7])\n"
     "    if ARGV[a] == 'm' then used, cost = pm - om, tonumber(ARGV[6]) end\n"
-    "    used = used + series(KEYS[3 + w], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))\n"
+    "    used = used + advance(w)\n"
     "    if used + cost > tonumber(ARGV[a + 1]) then\n"
-    "      if dirty and n <= 0 then redis.call('DEL', pend)\n"
-    "      elseif dirty then redis.call('HSET', pend, 'n', n, 'm', pm, 'r', pr, 'x', x or 0) end\n"
-    "      return {1, w, used}\n"
+    "      if dirty or next(out) then save() end\n"
+    "      return {1, w - 1, used}\n"
     "    end\n"
     "  end\n"
     "  if tx == '' then\n"
-    "    if dirty and n <= 0 then redis.call('DEL', pend)\n"
-    "    elseif dirty then redis.call('HSET', pend, 'n', n, 'm', pm, 'r', pr, 'x', x or 0) end\n"
+    "    if dirty or next(out) then save() end\n"
     "    return {0}\n"
     "  end\n"
     "  local cm, cr, e = tonumber(ARGV[6]), tonumber(ARGV[7]), now + tonumber(ARGV[4])\n"
@@ -195,28 +212,50 @@ const char quota_redis_script[] =
     "      local old\n"
     "      n, pm, pr, x, old = scan()\n"
     "      if old then\n"
-    "        local _, m, r = res(redis.call('HGET', pend, old))\n"
+    "        local _, m, r = res(redis.call('HGET', P, old))\n"
     "        n, pm, pr = n - 1, pm - m, pr - r\n"
-    "        redis.call('HDEL', pend, old)\n"
+    "        redis.call('HDEL', P, old)\n"
     "      end\n"
     "    end\n"
     "    n, pm, pr = n + 1, pm + cm, pr + cr\n"
     "  end\n"
     "  if n == 1 or x == nil or e < x then x = e end\n"
-    "  redis.call('HSET', pend, tx, e .. ':' .. cm .. ':' .. cr, 'n', n, 'm', pm, 'r', pr, 'x', x)\n"
-    "  redis.call('PEXPIRE', pend, ARGV[4])\n"
+    "  need = e\n"
+    "  save({tx, e .. ':' .. cm .. ':' .. cr})\n"
     "  return {0}\n"
     "end\n"
     "if tonumber(ARGV[5]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then\n"
     "  return {2}\n"
     "end\n"
-    "for w = 0, nw - 1 do\n"
-    "  local a = 8 + 4 * w\n"
-    "  local cost = tonumber(ARGV[7])\n"
+    "for w = 1, nw do\n"
+    "  local a, id = 4 + 4 * w, ids[w]\n"
+    "  local len, g, key = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), KEYS[2 + w]\n"
+    "  local cost, cur = tonumber(ARGV[7]), math.floor(now / g)\n"
     "  if ARGV[a] == 'm' then cost = tonumber(ARGV[6]) end\n"
-    "  add(KEYS[3 + w], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), cost)\n"
+    "  advance(w)\n"
+    "  local s = st[id]\n"
+    "  if not s then\n"
+    "    s = {cost, cur, cur, cost}\n"
+    "    st[id] = s\n"
+    "  elseif cur > s[3] then\n"
+    /* Close the newest bucket into the chain; the first one cleans up. */
+    "    if s[2] == s[3] then redis.call('DEL', key) end\n"
+    "    redis.call('HSET', key, s[3], s[4] .. ':' .. cur)\n"
+    "    redis.call('PEXPIREAT', key, (s[3] + 1) * g + len)\n"
+    "    s[1], s[3], s[4] = s[1] + cost, cur, cost\n"
+    "  else\n"
+    /* The newest bucket, also for a clock that stepped back. */
+    "    s[1], s[4] = s[1] + cost, s[4] + cost\n"
+    "  end\n"
+    "  out[id] = true\n"
+    "  if (s[3] + 1) * g + len > need then need = (s[3] + 1) * g + len end\n"
     "end\n"
-    "if tx ~= '' then drop(tx) end\n"
+    "if own then\n"
+    "  local _, m, r = res(own)\n"
+    "  n, pm, pr = n - 1, pm - m, pr - r\n"
+    "  redis.call('HDEL', P, tx)\n"
+    "end\n"
+    "save()\n"
     "return {0}\n";
 
 #define QR_BACKOFF_MIN_MS 100
@@ -226,6 +265,10 @@ const char quota_redis_script[] =
 #define QR_HOST_MAX 256
 #define QR_ARGS_MAX (12 + 5 * LIMITER_MAX_WINDOWS)
 #define QR_NUM_MAX 24
+#define QR_FREE_MAX 1024 /* requests kept for reuse */
+/* A command: its arguments with their RESP headers (at most 24 bytes each). */
+#define QR_CMD_MAX (QR_ARGS_MAX * (QR_NUM_MAX + 24) + (LIMITER_MAX_WINDOWS + 2) * \
+                    QUOTA_REDIS_KEY_MAX + 64)
 
 struct qr_endpoint {
     char host[QR_HOST_MAX]; /* or the unix socket path */
@@ -250,71 +293,124 @@ struct quota_redis {
     int outage_logged;
     unsigned silent_deadlines; /* deadlines missed with no reply since */
     struct quota_redis_stats st;
+    struct quota_redis_req *free_reqs; /* for reuse, with their timers */
+    size_t nfree;
 };
 
 struct quota_redis_req {
     struct quota_redis *qr;
     quota_redis_cb cb;
     void *arg;
-    struct event *timer;
+    struct event *timer;       /* made once, kept while the request is pooled */
+    struct quota_redis_req *next_free;
     int done; /* answered (deadline, cancel): free when hiredis lets go */
     int argc;
     const char *argv[QR_ARGS_MAX];
     size_t argvlen[QR_ARGS_MAX];
     char keys[LIMITER_MAX_WINDOWS + 2][QUOTA_REDIS_KEY_MAX];
     char nums[QR_ARGS_MAX][QR_NUM_MAX];
+    char cmd[QR_CMD_MAX]; /* the EVALSHA in RESP */
 };
 
 static void qr_start(struct quota_redis *qr);
+static void qr_deadline_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- keys ---- */
 
-static size_t qr_key(char *dst, size_t dstlen, const char *fmt_head, const char *p, size_t plen,
-                     const char *tail)
+/* Append len bytes to dst[*pos]; 0, or -1 when they do not fit (with room
+ * for the NUL that the caller adds). */
+static int qr_put(char *dst, size_t dstlen, size_t *pos, const char *src, size_t len)
 {
-    int n;
+    if (len >= dstlen - *pos)
+        return -1;
+    memcpy(dst + *pos, src, len);
+    *pos += len;
+    return 0;
+}
 
-    if (plen > QUOTA_REDIS_PRINCIPAL_MAX)
+/* Decimal digits of v into buf (at least 21 bytes), not NUL-terminated;
+ * returns their count. snprintf is slow on this path (10+ per request). */
+static size_t qr_u64(char *buf, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static int qr_put_u64(char *dst, size_t dstlen, size_t *pos, uint64_t v)
+{
+    char d[24];
+
+    return qr_put(dst, dstlen, pos, d, qr_u64(d, v));
+}
+
+/* "<prefix>:v2:q:<head>{P}<tail>"; the length, or 0 when it does not fit. */
+static size_t qr_key(char *dst, size_t dstlen, const char *prefix, const char *head,
+                     size_t headlen, const char *p, size_t plen, const char *tail,
+                     size_t taillen)
+{
+    size_t n = 0;
+
+    if (plen > QUOTA_REDIS_PRINCIPAL_MAX || dstlen == 0 ||
+        qr_put(dst, dstlen, &n, prefix, strlen(prefix)) || qr_put(dst, dstlen, &n, ":v2:q:", 6) ||
+        qr_put(dst, dstlen, &n, head, headlen) || qr_put(dst, dstlen, &n, "{", 1) ||
+        qr_put(dst, dstlen, &n, p, plen) || qr_put(dst, dstlen, &n, "}", 1) ||
+        qr_put(dst, dstlen, &n, tail, taillen))
         return 0;
-    n = snprintf(dst, dstlen, "%s{%.*s}%s", fmt_head, (int)plen, p, tail);
-    return (n < 0 || (size_t)n >= dstlen) ? 0 : (size_t)n;
+    dst[n] = '\0';
+    return n;
 }
 
 size_t quota_redis_key_pending(char *dst, size_t dstlen, const char *prefix, const char *p,
                                size_t plen)
 {
-    char head[64];
-
-    snprintf(head, sizeof(head), "%s:v2:q:p:", prefix);
-    return qr_key(dst, dstlen, head, p, plen, "");
+    return qr_key(dst, dstlen, prefix, "p:", 2, p, plen, "", 0);
 }
 
 size_t quota_redis_key_series(char *dst, size_t dstlen, const char *prefix,
                               const struct limiter_window *w, unsigned buckets, const char *p,
                               size_t plen)
 {
-    char head[128];
+    char head[64];
+    size_t n = 0;
 
-    snprintf(head, sizeof(head), "%s:v2:q:w:%c:%llu:%llu:", prefix,
-             w->kind == LIMITER_MESSAGES ? 'm' : 'r', (unsigned long long)w->len_ms,
-             (unsigned long long)limiter_bucket_ms(w->len_ms, buckets));
-    return qr_key(dst, dstlen, head, p, plen, "");
+    head[n++] = 'w';
+    head[n++] = ':';
+    head[n++] = w->kind == LIMITER_MESSAGES ? 'm' : 'r';
+    head[n++] = ':';
+    n += qr_u64(head + n, w->len_ms);
+    head[n++] = ':';
+    n += qr_u64(head + n, limiter_bucket_ms(w->len_ms, buckets));
+    head[n++] = ':';
+    return qr_key(dst, dstlen, prefix, head, n, p, plen, "", 0);
 }
 
 size_t quota_redis_key_done(char *dst, size_t dstlen, const char *prefix, const char *p,
                             size_t plen, const char *instance)
 {
-    char head[64], tail[80];
-    size_t ilen = strlen(instance);
+    char tail[80];
+    size_t ilen = strlen(instance), n = 0;
 
-    snprintf(head, sizeof(head), "%s:v2:q:d:", prefix);
+    tail[n++] = ':';
     /* Postfix instances are short hex and dots; anything else is hashed. */
-    if (ilen <= 64 && strspn(instance, "0123456789abcdefABCDEF.") == ilen)
-        snprintf(tail, sizeof(tail), ":%s", instance);
-    else
-        snprintf(tail, sizeof(tail), ":h%016llx",
-                 (unsigned long long)limiter_hash(instance, ilen));
-    return qr_key(dst, dstlen, head, p, plen, tail);
+    if (ilen <= 64 && strspn(instance, "0123456789abcdefABCDEF.") == ilen) {
+        memcpy(tail + n, instance, ilen);
+        n += ilen;
+    } else {
+        static const char hex[] = "0123456789abcdef";
+        uint64_t h = limiter_hash(instance, ilen);
+        tail[n++] = 'h';
+        for (int i = 60; i >= 0; i -= 4)
+            tail[n++] = hex[(h >> i) & 15];
+    }
+    return qr_key(dst, dstlen, prefix, "d:", 2, p, plen, tail, n);
 }
 
 /* ---- settings ---- */
@@ -446,6 +542,140 @@ fail:
     return NULL;
 }
 
+/* ---- event adapter ----
+ *
+ * hiredis' libevent adapter re-arms a one-shot read event after every
+ * reply and arms, then disarms, a write event for every command: four
+ * epoll_ctl calls and an extra loop iteration per request, and one write()
+ * per command. This one keeps the read event armed, and on a connected
+ * context turns "start writing" into an activated flush event (no system
+ * call) that runs once the current callbacks are done: every command made
+ * in one loop iteration goes out in one write(). Only a write that would
+ * block, or a connect still in progress, arms a real write event.
+ */
+
+struct qr_ev {
+    redisAsyncContext *ac;
+    struct event *rev, *wev, *flush;
+    int reading, writing, flushing;
+};
+
+static const redisAsyncContext *qr_flushing_ac; /* in redisAsyncHandleWrite from a flush */
+
+static void qr_ev_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct qr_ev *e = arg;
+    (void)fd;
+    (void)what;
+    redisAsyncHandleRead(e->ac);
+}
+
+static void qr_ev_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct qr_ev *e = arg;
+    (void)fd;
+    (void)what;
+    redisAsyncHandleWrite(e->ac);
+}
+
+static void qr_ev_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct qr_ev *e = arg;
+    redisAsyncContext *ac = e->ac;
+    (void)fd;
+    (void)what;
+
+    e->flushing = 0;
+    qr_flushing_ac = ac;
+    redisAsyncHandleWrite(ac); /* may free ac and e (a write error) */
+    qr_flushing_ac = NULL;
+}
+
+static void qr_ev_add_read(void *privdata)
+{
+    struct qr_ev *e = privdata;
+
+    if (!e->reading && event_add(e->rev, NULL) == 0)
+        e->reading = 1;
+}
+
+static void qr_ev_del_read(void *privdata)
+{
+    struct qr_ev *e = privdata;
+
+    if (e->reading)
+        event_del(e->rev);
+    e->reading = 0;
+}
+
+static void qr_ev_add_write(void *privdata)
+{
+    struct qr_ev *e = privdata;
+
+    if ((e->ac->c.flags & REDIS_CONNECTED) && qr_flushing_ac != e->ac) {
+        if (!e->flushing && !e->writing) {
+            event_active(e->flush, EV_WRITE, 1);
+            e->flushing = 1;
+        }
+        return;
+    }
+    if (!e->writing && event_add(e->wev, NULL) == 0)
+        e->writing = 1;
+}
+
+static void qr_ev_del_write(void *privdata)
+{
+    struct qr_ev *e = privdata;
+
+    if (e->writing)
+        event_del(e->wev);
+    e->writing = 0;
+}
+
+static void qr_ev_cleanup(void *privdata)
+{
+    struct qr_ev *e = privdata;
+
+    event_free(e->rev);
+    event_free(e->wev);
+    event_free(e->flush); /* also when still active */
+    free(e);
+}
+
+/* Attach ac to base with the hooks above; -1 when out of memory. */
+static int qr_attach(redisAsyncContext *ac, struct event_base *base)
+{
+    struct qr_ev *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return -1;
+    e->ac = ac;
+    e->rev = event_new(base, ac->c.fd, EV_READ | EV_PERSIST, qr_ev_read_cb, e);
+    e->wev = event_new(base, ac->c.fd, EV_WRITE | EV_PERSIST, qr_ev_write_cb, e);
+    e->flush = event_new(base, -1, 0, qr_ev_flush_cb, e);
+    if (e->rev == NULL || e->wev == NULL || e->flush == NULL) {
+        if (e->rev)
+            event_free(e->rev);
+        if (e->wev)
+            event_free(e->wev);
+        if (e->flush)
+            event_free(e->flush);
+        free(e);
+        return -1;
+    }
+    ac->ev.addRead = qr_ev_add_read;
+    ac->ev.delRead = qr_ev_del_read;
+    ac->ev.addWrite = qr_ev_add_write;
+    ac->ev.delWrite = qr_ev_del_write;
+    ac->ev.cleanup = qr_ev_cleanup;
+    ac->ev.data = e;
+    /* The connect completes when the socket is writable. */
+    qr_ev_add_read(e);
+    if (event_add(e->wev, NULL) == 0)
+        e->writing = 1;
+    return 0;
+}
+
 /* ---- connection ---- */
 
 static void qr_schedule_retry(struct quota_redis *qr)
@@ -568,10 +798,16 @@ static void qr_connect_data(struct quota_redis *qr)
         qr_schedule_retry(qr);
         return;
     }
+    if (qr_attach(ac, qr->base) != 0) {
+        qr->st.connect_failures++;
+        qr_trouble(qr, "connect failed", "out of memory");
+        redisAsyncFree(ac);
+        qr_schedule_retry(qr);
+        return;
+    }
     ac->data = qr;
     qr->ac = ac;
     qr->st.reconnects++;
-    redisLibeventAttach(ac, qr->base);
     redisAsyncSetConnectCallback(ac, qr_on_connect);
     redisAsyncSetDisconnectCallback(ac, qr_on_disconnect);
     if (qr->password) {
@@ -642,9 +878,13 @@ static void qr_sentinel_next(struct quota_redis *qr)
         qr_sentinel_next(qr);
         return;
     }
+    if (qr_attach(ac, qr->base) != 0) {
+        redisAsyncFree(ac);
+        qr_sentinel_next(qr);
+        return;
+    }
     ac->data = qr;
     qr->sac = ac;
-    redisLibeventAttach(ac, qr->base);
     redisAsyncCommand(ac, qr_sentinel_reply, NULL, "SENTINEL get-master-addr-by-name %s",
                       qr->master_name);
     evtimer_add(qr->setup_timer, &qr->connect_timeout);
@@ -709,6 +949,12 @@ void quota_redis_free(struct quota_redis *qr)
         explicit_bzero(qr->password, strlen(qr->password));
         free(qr->password);
     }
+    while (qr->free_reqs) {
+        struct quota_redis_req *req = qr->free_reqs;
+        qr->free_reqs = req->next_free;
+        event_free(req->timer);
+        free(req);
+    }
     free(qr->prefix);
     free(qr->username);
     free(qr->master_name);
@@ -717,10 +963,46 @@ void quota_redis_free(struct quota_redis *qr)
 
 /* ---- requests ---- */
 
+/* A request from the pool, or a new one; NULL when out of memory. Only
+ * the fields qr_build does not set are reset: a request is ~13 KB. */
+static struct quota_redis_req *qr_req_get(struct quota_redis *qr, quota_redis_cb cb, void *arg)
+{
+    struct quota_redis_req *req = qr->free_reqs;
+
+    if (req != NULL) {
+        qr->free_reqs = req->next_free;
+        qr->nfree--;
+    } else {
+        req = malloc(sizeof(*req));
+        if (req == NULL)
+            return NULL;
+        req->timer = evtimer_new(qr->base, qr_deadline_cb, req);
+        if (req->timer == NULL) {
+            free(req);
+            return NULL;
+        }
+    }
+    req->qr = qr;
+    req->cb = cb;
+    req->arg = arg;
+    req->done = 0;
+    req->next_free = NULL;
+    return req;
+}
+
+/* Back to the pool (hiredis and the timer have let go of it). */
 static void qr_req_free(struct quota_redis_req *req)
 {
-    event_free(req->timer);
-    free(req);
+    struct quota_redis *qr = req->qr;
+
+    if (qr->nfree >= QR_FREE_MAX) {
+        event_free(req->timer);
+        free(req);
+        return;
+    }
+    req->next_free = qr->free_reqs;
+    qr->free_reqs = req;
+    qr->nfree++;
 }
 
 /* Parse the script's reply into res; 0 or -1. */
@@ -838,55 +1120,92 @@ static void qr_deadline_cb(evutil_socket_t fd, short what, void *arg)
         cb(cbarg, -1, NULL);
 }
 
-static const char *qr_num(struct quota_redis_req *req, int slot, uint64_t v)
+/* The request's argv as one RESP command in req->cmd; its length, or 0
+ * when it does not fit. */
+static size_t qr_resp(struct quota_redis_req *req)
 {
-    snprintf(req->nums[slot], QR_NUM_MAX, "%llu", (unsigned long long)v);
-    return req->nums[slot];
+    size_t n = 0;
+
+    if (qr_put(req->cmd, sizeof(req->cmd), &n, "*", 1) ||
+        qr_put_u64(req->cmd, sizeof(req->cmd), &n, (uint64_t)req->argc) ||
+        qr_put(req->cmd, sizeof(req->cmd), &n, "\r\n", 2))
+        return 0;
+    for (int i = 0; i < req->argc; i++)
+        if (qr_put(req->cmd, sizeof(req->cmd), &n, "$", 1) ||
+            qr_put_u64(req->cmd, sizeof(req->cmd), &n, req->argvlen[i]) ||
+            qr_put(req->cmd, sizeof(req->cmd), &n, "\r\n", 2) ||
+            qr_put(req->cmd, sizeof(req->cmd), &n, req->argv[i], req->argvlen[i]) ||
+            qr_put(req->cmd, sizeof(req->cmd), &n, "\r\n", 2))
+            return 0;
+    return n;
 }
 
-/* Fill argv for EVALSHA; -1 when a key does not fit. */
+/* Set argument a of req to the string v of length n. */
+static inline void qr_arg(struct quota_redis_req *req, int a, const char *v, size_t n)
+{
+    req->argv[a] = v;
+    req->argvlen[a] = n;
+}
+
+/* Argument a of req: v in decimal, in number slot `slot`. */
+static inline void qr_arg_num(struct quota_redis_req *req, int a, int slot, uint64_t v)
+{
+    size_t n = qr_u64(req->nums[slot], v);
+
+    req->nums[slot][n] = '\0';
+    qr_arg(req, a, req->nums[slot], n);
+}
+
+/* Fill argv for EVALSHA and the RESP command; -1 when a key does not fit. */
 static int qr_build(struct quota_redis *qr, struct quota_redis_req *req,
                     const struct quota_redis_op *op)
 {
     const struct limiter_limits *l = op->limits;
-    static const char ops[] = {'c', 'm', 'r'};
-    char opc[2] = {ops[op->kind], '\0'};
-    int a = 0, nk = 2 + (int)l->n;
+    static const char *const ops[] = {"c", "m", "r"};
+    int a = 0;
+    size_t n;
 
-    req->argv[a++] = "EVALSHA";
-    req->argv[a++] = qr->sha;
-    req->argv[a++] = qr_num(req, 0, (uint64_t)nk);
-    if (!quota_redis_key_pending(req->keys[0], QUOTA_REDIS_KEY_MAX, qr->prefix, op->principal,
-                                 op->principal_len) ||
-        !quota_redis_key_done(req->keys[1], QUOTA_REDIS_KEY_MAX, qr->prefix, op->principal,
-                              op->principal_len, op->instance ? op->instance : ""))
+    qr_arg(req, a++, "EVALSHA", 7);
+    qr_arg(req, a++, qr->sha, 40);
+    qr_arg_num(req, a++, 0, 2 + l->n);
+    n = quota_redis_key_pending(req->keys[0], QUOTA_REDIS_KEY_MAX, qr->prefix, op->principal,
+                                op->principal_len);
+    qr_arg(req, a++, req->keys[0], n);
+    if (n == 0)
         return -1;
-    req->argv[a++] = req->keys[0];
-    req->argv[a++] = req->keys[1];
+    n = quota_redis_key_done(req->keys[1], QUOTA_REDIS_KEY_MAX, qr->prefix, op->principal,
+                             op->principal_len, op->instance ? op->instance : "");
+    qr_arg(req, a++, req->keys[1], n);
+    if (n == 0)
+        return -1;
     for (size_t i = 0; i < l->n; i++) {
-        if (!quota_redis_key_series(req->keys[2 + i], QUOTA_REDIS_KEY_MAX, qr->prefix, &l->w[i],
-                                    l->buckets, op->principal, op->principal_len))
+        n = quota_redis_key_series(req->keys[2 + i], QUOTA_REDIS_KEY_MAX, qr->prefix, &l->w[i],
+                                   l->buckets, op->principal, op->principal_len);
+        qr_arg(req, a++, req->keys[2 + i], n);
+        if (n == 0)
             return -1;
-        req->argv[a++] = req->keys[2 + i];
     }
-    memcpy(req->nums[1], opc, 2);
-    req->argv[a++] = req->nums[1];
-    req->argv[a++] = op->txid ? qr_num(req, 2, op->txid) : "";
-    req->argv[a++] = op->release ? qr_num(req, 3, op->release) : "";
-    req->argv[a++] = qr_num(req, 4, l->reserve_ttl_ms ? l->reserve_ttl_ms : 1);
-    req->argv[a++] = qr_num(req, 5, (op->instance && op->instance[0]) ? l->done_ttl_ms : 0);
-    req->argv[a++] = qr_num(req, 6, op->cost.messages);
-    req->argv[a++] = qr_num(req, 7, op->cost.recipients);
+    qr_arg(req, a++, ops[op->kind], 1);
+    if (op->txid)
+        qr_arg_num(req, a++, 2, op->txid);
+    else
+        qr_arg(req, a++, "", 0);
+    if (op->release)
+        qr_arg_num(req, a++, 3, op->release);
+    else
+        qr_arg(req, a++, "", 0);
+    qr_arg_num(req, a++, 4, l->reserve_ttl_ms ? l->reserve_ttl_ms : 1);
+    qr_arg_num(req, a++, 5, (op->instance && op->instance[0]) ? l->done_ttl_ms : 0);
+    qr_arg_num(req, a++, 6, op->cost.messages);
+    qr_arg_num(req, a++, 7, op->cost.recipients);
     for (size_t i = 0; i < l->n; i++) {
         int s = 8 + 3 * (int)i;
-        req->argv[a++] = l->w[i].kind == LIMITER_MESSAGES ? "m" : "r";
-        req->argv[a++] = qr_num(req, s, l->w[i].max);
-        req->argv[a++] = qr_num(req, s + 1, l->w[i].len_ms);
-        req->argv[a++] = qr_num(req, s + 2, limiter_bucket_ms(l->w[i].len_ms, l->buckets));
+        qr_arg(req, a++, l->w[i].kind == LIMITER_MESSAGES ? "m" : "r", 1);
+        qr_arg_num(req, a++, s, l->w[i].max);
+        qr_arg_num(req, a++, s + 1, l->w[i].len_ms);
+        qr_arg_num(req, a++, s + 2, limiter_bucket_ms(l->w[i].len_ms, l->buckets));
     }
     req->argc = a;
-    for (int i = 0; i < a; i++)
-        req->argvlen[i] = strlen(req->argv[i]);
     return 0;
 }
 
@@ -894,24 +1213,15 @@ struct quota_redis_req *quota_redis_submit(struct quota_redis *qr, const struct 
                                            quota_redis_cb cb, void *arg)
 {
     struct quota_redis_req *req;
+    size_t len;
 
     if (!qr->ready || qr->ac == NULL)
         return NULL;
-    req = calloc(1, sizeof(*req));
+    req = qr_req_get(qr, cb, arg);
     if (req == NULL)
         return NULL;
-    req->qr = qr;
-    req->cb = cb;
-    req->arg = arg;
-    req->timer = evtimer_new(qr->base, qr_deadline_cb, req);
-    if (req->timer == NULL || qr_build(qr, req, op) != 0) {
-        if (req->timer)
-            event_free(req->timer);
-        free(req);
-        return NULL;
-    }
-    if (redisAsyncCommandArgv(qr->ac, qr_reply, req, req->argc, req->argv, req->argvlen) !=
-        REDIS_OK) {
+    if (qr_build(qr, req, op) != 0 || (len = qr_resp(req)) == 0 ||
+        redisAsyncFormattedCommand(qr->ac, qr_reply, req, req->cmd, len) != REDIS_OK) {
         qr_req_free(req);
         return NULL;
     }

@@ -223,6 +223,48 @@ static void test_every_key_has_a_ttl_and_expires(void **state)
         fail_msg("got %s series keys after expiry, want 0", out);
 }
 
+/*
+ * Real time, 2 s window of 2 buckets: a message in bucket k, one in k+1
+ * (k is closed into the series key, which expires when k leaves the
+ * window). Once k has left, only the second counts: the expired key is
+ * read as "every closed bucket has left", not as a loss of the newest.
+ */
+static void test_expired_series_key_keeps_the_newest_bucket(void **state)
+{
+    struct limiter_limits l = lim("2/2s", "");
+    char out[64], key[QUOTA_REDIS_KEY_MAX], cmd[QUOTA_REDIS_KEY_MAX + 32];
+    uint64_t k;
+    struct answer a;
+    (void)state;
+
+    l.buckets = 2;
+    assert_true(quota_redis_key_series(key, sizeof(key), "qt", &l.w[0], 2, "u:t6", 4) > 0);
+    a = run(QUOTA_REDIS_CHECK, "u:t6", &l, 1, 0, "", 1, 1);
+    k = util_wall_ms() / 1000;
+    a = run(QUOTA_REDIS_COMMIT, "u:t6", &l, 1, 0, "", 1, 1);
+    assert_int_equal(a.res.verdict, LIMITER_OK);
+    usleep((useconds_t)(((k + 1) * 1000 + 100 - util_wall_ms()) * 1000)); /* bucket k+1 */
+    a = run(QUOTA_REDIS_COMMIT, "u:t6", &l, 0, 0, "", 1, 1);
+    assert_int_equal(a.res.verdict, LIMITER_OK);
+    a = run(QUOTA_REDIS_CHECK, "u:t6", &l, 2, 0, "", 1, 1);
+    if (a.res.verdict != LIMITER_EXCEEDED || a.res.used != 2)
+        fail_msg("both buckets in the window: got verdict %d used %llu, want exceeded with 2",
+                 a.res.verdict, (unsigned long long)a.res.used);
+    usleep((useconds_t)(((k + 1) * 1000 + 2000 + 150 - util_wall_ms()) * 1000)); /* k left */
+    snprintf(cmd, sizeof(cmd), "-n 3 EXISTS '%s'", key);
+    cli(cmd, out, sizeof(out));
+    if (atoi(out) != 0)
+        fail_msg("got the series key after its bucket left, want it expired");
+    a = run(QUOTA_REDIS_CHECK, "u:t6", &l, 3, 0, "", 1, 1);
+    if (a.res.verdict != LIMITER_OK)
+        fail_msg("after bucket k left: got verdict %d used %llu, want ok (1 counted)",
+                 a.res.verdict, (unsigned long long)a.res.used);
+    a = run(QUOTA_REDIS_CHECK, "u:t6", &l, 4, 0, "", 1, 1);
+    if (a.res.verdict != LIMITER_EXCEEDED || a.res.used != 2)
+        fail_msg("got verdict %d used %llu, want exceeded: bucket k+1 (1) and a reservation (1)",
+                 a.res.verdict, (unsigned long long)a.res.used);
+}
+
 static void test_deadline_answers_while_redis_is_paused(void **state)
 {
     struct limiter_limits l = lim("5/1h", "");
@@ -696,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_script_reservations_block_and_release),
         cmocka_unit_test(test_noscript_after_script_flush_falls_back_to_eval),
         cmocka_unit_test(test_every_key_has_a_ttl_and_expires),
+        cmocka_unit_test(test_expired_series_key_keeps_the_newest_bucket),
         cmocka_unit_test(test_deadline_answers_while_redis_is_paused),
         cmocka_unit_test(test_script_matches_limiter_on_random_operations),
         cmocka_unit_test(test_script_matches_limiter_at_the_edges),
