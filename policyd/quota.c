@@ -34,6 +34,7 @@
 #define QUOTA_PROBE 8
 #define QUOTA_LOGGED_SLOTS 4096
 #define QUOTA_INSTANCE_MAX 80
+#define QUOTA_OPS_FREE_MAX 1024 /* operations kept for reuse */
 
 /* One SMTP session's current transaction. */
 struct quota_session {
@@ -55,6 +56,8 @@ struct quota_rt {
     uint64_t txid_state;
     int fallback_logged;
     struct quota_counters c;
+    struct quota_op *free_ops; /* reused: one operation per RCPT/END-OF-MESSAGE */
+    size_t nfree_ops;
 };
 
 static struct quota_rt *rt;
@@ -75,7 +78,32 @@ struct quota_op {
     char instance[QUOTA_INSTANCE_MAX];
     int is_user;
     enum role role;
+    struct quota_op *next_free;
 };
+
+/* A zeroed operation, from the pool when it has one; NULL when out of memory. */
+static struct quota_op *quota_op_new(void)
+{
+    struct quota_op *op = rt->free_ops;
+
+    if (op == NULL)
+        return calloc(1, sizeof(*op));
+    rt->free_ops = op->next_free;
+    rt->nfree_ops--;
+    memset(op, 0, sizeof(*op));
+    return op;
+}
+
+static void quota_op_free(struct quota_op *op)
+{
+    if (rt->nfree_ops >= QUOTA_OPS_FREE_MAX) {
+        free(op);
+        return;
+    }
+    op->next_free = rt->free_ops;
+    rt->free_ops = op;
+    rt->nfree_ops++;
+}
 
 static uint64_t quota_now_ms(void)
 {
@@ -148,6 +176,11 @@ void quota_stop(void)
     if (rt->sweep)
         event_free(rt->sweep);
     store_mem_free(rt->mem);
+    while (rt->free_ops) {
+        struct quota_op *op = rt->free_ops;
+        rt->free_ops = op->next_free;
+        free(op);
+    }
     free(rt);
     rt = NULL;
 }
@@ -332,7 +365,7 @@ static void quota_finish(struct quota_op *op)
         op->done(op->arg, op->d);
     }
     policyd_conf_unref(op->conf);
-    free(op);
+    quota_op_free(op);
 }
 
 /* quota_redis_cb */
@@ -437,7 +470,7 @@ int quota_decide(const struct decide_env *env, const struct proto_request *req,
     if (rt == NULL || !q->enabled || d->role < 0 || d->role >= QUOTA_ROLES ||
         (d->state != PSTATE_RCPT && d->state != PSTATE_EOM) || inst->len >= QUOTA_INSTANCE_MAX)
         return 1;
-    op = calloc(1, sizeof(*op));
+    op = quota_op_new();
     if (op == NULL)
         return 1;
     op->role = d->role;
@@ -446,7 +479,7 @@ int quota_decide(const struct decide_env *env, const struct proto_request *req,
                                req->v[PA_CLIENT_ADDRESS].len, op->principal,
                                sizeof(op->principal));
     if (op->plen == 0 || !quota_limits(q, req, d->role, op->principal, &op->l)) {
-        free(op);
+        quota_op_free(op);
         return 1;
     }
     op->conf = policyd_conf_ref(env->conf);
@@ -492,7 +525,7 @@ int quota_decide(const struct decide_env *env, const struct proto_request *req,
         if (op->d) {
             op->done = NULL; /* final now: decide_request observes metrics */
             policyd_conf_unref(op->conf);
-            free(op);
+            quota_op_free(op);
             return 1;
         }
         quota_finish(op);
