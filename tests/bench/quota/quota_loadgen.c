@@ -3,6 +3,7 @@
  *
  * quota-loadgen -s ENDPOINT [-c CONNS] [-t SECS] [-w SECS] [-p PID]
  *               [-u USERS] [-a ADDRS] [-S SEED] [-T MS] [-q]
+ * quota-loadgen -s ENDPOINT -P [-c CONNS] [-u USERS] [-a ADDRS]
  *
  * Each of CONNS persistent connections plays one smtpd process with its
  * policy client: it keeps exactly one request outstanding and runs SMTP
@@ -22,6 +23,11 @@
  * and IPv6 addresses, default 2000). Every request passes the port rules
  * of run-quota-bench.sh's configuration, so every one reaches the quota
  * stage (with limits that are never reached: DUNNO throughout).
+ *
+ * Prime mode (-P): one message (one RCPT, one END-OF-MESSAGE) for every
+ * user on 587 and every address on 25, then exit: afterwards each
+ * principal the load can use has its quota keys (run-quota-bench.sh then
+ * fills them with history).
  *
  * After a warm-up (-w, default 0.5 s) it measures for -t seconds (default
  * 3) and prints requests/s, latency p50/p99/p999, the spread of reply
@@ -85,6 +91,8 @@ struct qlg {
     size_t nconns;
     unsigned users, addrs;
     uint64_t rng;
+    int prime;        /* -P */
+    unsigned primed;  /* sessions started in prime mode */
     int measuring, stopping;
     uint64_t timeout_ns;
     struct bench_hist hist;
@@ -123,9 +131,14 @@ static void qlg_new_session(struct qlg_conn *c)
 
     c->role = r < 35 ? 0 : r < 85 ? 1 : 2;
     c->who = qlg_rand(lg, c->role == 0 ? lg->addrs : lg->users);
+    if (lg->prime) {
+        c->role = lg->primed < lg->users ? 1 : 0;
+        c->who = lg->primed < lg->users ? lg->primed : lg->primed - lg->users;
+        lg->primed++;
+    }
     c->cport = 1024 + qlg_rand(lg, 64000);
     r = qlg_rand(lg, 100);
-    c->msgs_left = r < 80 ? 1 : r < 95 ? 2 : 3;
+    c->msgs_left = lg->prime ? 1 : r < 80 ? 1 : r < 95 ? 2 : 3;
     c->inst_a = 1000 + qlg_rand(lg, 60000);
     c->inst_b = (unsigned)time(NULL);
     c->inst_c = qlg_rand(lg, 1000000);
@@ -142,7 +155,7 @@ static void qlg_new_message(struct qlg_conn *c)
     c->msgs_left--;
     c->counter++;
     r = qlg_rand(c->lg, 100);
-    c->rcpts = r < 60 ? 1 : r < 80 ? 2 : r < 90 ? 3 : 4 + qlg_rand(c->lg, 5);
+    c->rcpts = c->lg->prime ? 1 : r < 60 ? 1 : r < 80 ? 2 : r < 90 ? 3 : 4 + qlg_rand(c->lg, 5);
     c->sent = 0;
 }
 
@@ -326,6 +339,14 @@ static void qlg_on_read(evutil_socket_t fd, short what, void *arg)
                 lg->messages += c->sent > c->rcpts;
             }
             c->sent_ns = 0;
+            if (lg->prime && c->sent > c->rcpts && lg->primed >= lg->users + lg->addrs) {
+                c->rcpts = 0; /* this one is done */
+                for (size_t k = 0; k < lg->nconns; k++)
+                    if (lg->conns[k].sent_ns)
+                        return;
+                event_base_loopbreak(lg->base);
+                return;
+            }
             if (!lg->stopping)
                 qlg_send_next(c);
             return;
@@ -395,7 +416,8 @@ static void qlg_usage(void)
 {
     fprintf(stderr, "usage: quota-loadgen -s unix:PATH|inet:HOST:PORT [-c CONNS] [-t SECS]\n"
                     "                     [-w WARMUP] [-p PID] [-u USERS] [-a ADDRS] [-S SEED]\n"
-                    "                     [-T TIMEOUT_MS] [-q]\n");
+                    "                     [-T TIMEOUT_MS] [-q]\n"
+                    "       quota-loadgen -s ENDPOINT -P [-c CONNS] [-u USERS] [-a ADDRS]\n");
     exit(2);
 }
 
@@ -476,7 +498,7 @@ int main(int argc, char **argv)
 
     lg.users = lg.addrs = 2000;
     lg.rng = 1;
-    while ((opt = getopt(argc, argv, "s:c:t:w:p:u:a:S:T:q")) != -1) {
+    while ((opt = getopt(argc, argv, "s:c:t:w:p:u:a:S:T:qP")) != -1) {
         switch (opt) {
         case 's': spec = optarg; break;
         case 'c': conns = (size_t)qlg_num(optarg, "connection count", 1, QLG_MAX_CONNS); break;
@@ -488,6 +510,7 @@ int main(int argc, char **argv)
         case 'S': lg.rng = (uint64_t)qlg_num(optarg, "seed", 1, 1e15); break;
         case 'T': timeout_ms = qlg_num(optarg, "timeout", 1, 600000); break;
         case 'q': quiet = 1; break;
+        case 'P': lg.prime = 1; break;
         default: qlg_usage();
         }
     }
@@ -521,17 +544,25 @@ int main(int argc, char **argv)
     warm_ev = evtimer_new(lg.base, qlg_on_warm, &lg);
     stop_ev = evtimer_new(lg.base, qlg_on_stop, &lg);
     tick = event_new(lg.base, -1, EV_PERSIST, qlg_on_tick, &lg);
-    tv = qlg_tv(warm);
-    evtimer_add(warm_ev, &tv);
-    tv = qlg_tv(warm + secs);
-    evtimer_add(stop_ev, &tv);
+    if (!lg.prime) { /* a prime run ends when every principal has sent */
+        tv = qlg_tv(warm);
+        evtimer_add(warm_ev, &tv);
+        tv = qlg_tv(warm + secs);
+        evtimer_add(stop_ev, &tv);
+    }
     tv = qlg_tv(0.1);
     event_add(tick, &tv);
-    if (warm <= 0)
+    if (warm <= 0 || lg.prime)
         qlg_on_warm(-1, 0, &lg);
     for (size_t i = 0; i < conns; i++)
-        qlg_send_next(&lg.conns[i]);
+        if (!lg.prime || lg.primed < lg.users + lg.addrs)
+            qlg_send_next(&lg.conns[i]);
     event_base_dispatch(lg.base);
+    if (lg.prime) {
+        printf("primed %u principals with %llu requests, errors %llu\n", lg.primed,
+               (unsigned long long)lg.completed, (unsigned long long)lg.errors);
+        return lg.errors != 0 || lg.primed < lg.users + lg.addrs;
+    }
     qlg_report(&lg, spec, quiet);
     rc = lg.errors == 0 && lg.completed > 0 ? 0 : 1;
     event_free(warm_ev);

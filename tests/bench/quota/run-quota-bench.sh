@@ -2,7 +2,7 @@
 # run-quota-bench.sh - portreeve-policyd with quotas vs. a Redis baseline.
 #
 # usage: run-quota-bench.sh [-t SECS] [-r REPEATS] [-c "8 64"] [-p BASE_PORT]
-#                           [-g quota|mix] [-B OTHER_BUILD_DIR] BUILD_DIR
+#                           [-g quota|mix] [-B OTHER_BUILD_DIR] [-F] BUILD_DIR
 #
 # Starts, in a temp dir, on loopback ports BASE_PORT..BASE_PORT+5 (default:
 # a random base in 27500-27589): a redis-server; the baseline
@@ -21,21 +21,30 @@
 # END-OF-MESSAGE requests from unrelated sessions, a quarter refused by the
 # port rules), which never pairs a reservation with its commit.
 #
+# Steady state: before measuring, each Redis-backed daemon is primed (one
+# message from every principal the load uses: quota-loadgen -P; with -g
+# mix two seconds of load), then
+# seed-history.lua fills each of its series with a full window of history
+# (61 buckets, 10 units each), as a principal that has been sending all
+# along has; -F skips this and measures a fresh Redis (one or two buckets
+# per series, which flatters any script that reads whole series).
+#
 # For each connection count it runs the load against each server for SECS
 # seconds, rotating which server goes first, REPEATS times, and prints the
 # medians, the median of the paired ratios to the baseline, the daemon's
-# CPU time per request, and the Lua script's time inside Redis per call
-# (INFO commandstats, reset before each redis run). Limits are high
+# CPU time per request, redis-server's CPU time per request (from /proc;
+# steadier than times on a shared machine), and the Lua script's time
+# inside Redis per call (INFO commandstats, reset before each redis run). Limits are high
 # (nothing is refused) so that every request pays the full check or commit.
 # policyd logs one line per decision to a file, as in production. Prints
 # figures only; asserts nothing.
 set -euo pipefail
-secs=2 repeats=3 conns="8 64" base_port= gen=quota other=
-while getopts t:r:c:p:g:B: o; do
+secs=2 repeats=3 conns="8 64" base_port= gen=quota other= fresh=
+while getopts t:r:c:p:g:B:F o; do
     case $o in
     t) secs=$OPTARG ;; r) repeats=$OPTARG ;; c) conns=$OPTARG ;; p) base_port=$OPTARG ;;
-    g) gen=$OPTARG ;; B) other=$OPTARG ;;
-    *) echo "usage: $0 [-t SECS] [-r REPEATS] [-c CONNS] [-p BASE_PORT] [-g quota|mix] [-B OTHER_BUILD] BUILD_DIR" >&2; exit 2 ;;
+    g) gen=$OPTARG ;; B) other=$OPTARG ;; F) fresh=1 ;;
+    *) echo "usage: $0 [-t SECS] [-r REPEATS] [-c CONNS] [-p BASE_PORT] [-g quota|mix] [-B OTHER_BUILD] [-F] BUILD_DIR" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -69,6 +78,9 @@ PORT[redis]=$((P + 2)) PORT[memory]=$((P + 3)) PORT[redis0]=$((P + 4)) PORT[memo
 
 redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no --dir "$T" >"$T/redis.log" 2>&1 &
 PIDS+=($!)
+RPID=$!
+HZ=$(getconf CLK_TCK)
+rcpu() { awk '{ print $14 + $15 }' "/proc/$RPID/stat"; } # redis-server CPU, in ticks
 for i in $(seq 50); do redis-cli -p "$RP" PING 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 "$BASE" -l "inet:127.0.0.1:$BP" -r "$RP" >"$T/baseline.log" 2>&1 &
 PIDS+=($!)
@@ -111,22 +123,46 @@ for s in $servers; do
 done
 echo "load: $gen ($LOADGEN), ${secs}s x $repeats per server and connection count; ports $P-$((P + 5))"
 [ -n "$PD0" ] && echo "redis0/memory0: $PD0"
+if [ -z "$fresh" ]; then
+    SEED=$(dirname "$0")/seed-history.lua
+    for s in redis redis0; do
+        [ -n "${PID[$s]:-}" ] || continue
+        if [ "$gen" = quota ]; then
+            "$LOADGEN" -s "inet:127.0.0.1:${PORT[$s]}" -c 8 -P >/dev/null
+        else
+            "$LOADGEN" -s "inet:127.0.0.1:${PORT[$s]}" -c 8 -t 2 -w 0 -q >/dev/null
+        fi
+    done
+    # Layouts: v2 is this tree's; the other build's daemon (prefix pp0) may be either.
+    n0=$(redis-cli -p "$RP" --eval "$SEED" , pp v2 10)
+    n1=$(redis-cli -p "$RP" --eval "$SEED" , pp0 v1 10)
+    n2=$(redis-cli -p "$RP" --eval "$SEED" , pp0 v2 10)
+    echo "history: $n0 series (pp, v2), $((n1 + n2)) series (pp0, v1 $n1, v2 $n2) filled with 61 buckets"
+else
+    echo "history: none (-F, a fresh Redis)"
+fi
 
-declare -A RPS P99 CPU LUA
+declare -A RPS P99 CPU LUA RCPU
 run() { # run NAME CONNS REP
-    local out lua=-
+    local out lua=- c0 c1 rc=-
     case $1 in redis*) redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null ;; esac
+    c0=$(rcpu)
     out=$("$LOADGEN" -s "inet:127.0.0.1:${PORT[$1]}" -c "$2" -t "$secs" -w 0.5 -p "${PID[$1]}" -q 2>&1 | tail -1)
+    c1=$(rcpu)
     case $1 in
     redis*) lua=$(redis-cli -p "$RP" INFO commandstats | tr -d '\r' |
         sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p') ;;
     esac
     for f in "$T"/pd-*.log; do : >"$f"; done
     RPS[$1,$2,$3]=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$out")
+    # Redis CPU per request, warm-up included at the measured rate.
+    case $1 in memory*) ;; *) rc=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v r="${RPS[$1,$2,$3]}" -v s="$secs" \
+        'BEGIN { if (r > 0) printf "%.1f", t * 1e6 / hz / (r * (s + 0.5)); else print "-" }') ;; esac
+    RCPU[$1,$2,$3]=$rc
     P99[$1,$2,$3]=$(sed -n 's/.*p99_us=\([0-9.]*\).*/\1/p' <<<"$out")
     CPU[$1,$2,$3]=$(sed -n 's/.*cpu_us_per_req=\([0-9.-]*\).*/\1/p' <<<"$out")
     LUA[$1,$2,$3]=${lua:--}
-    echo "  $1 c=$2 rep=$3 lua_us=${lua:--}: $out"
+    echo "  $1 c=$2 rep=$3 lua_us=${lua:--} redis_cpu_us=$rc: $out"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 read -r -a order <<<"$servers"
@@ -139,17 +175,18 @@ for c in $conns; do
     done
 done
 echo
-printf '%-6s %-9s %12s %10s %14s %12s %18s\n' conns server "req/s(med)" "p99_us" "cpu_us/req" "lua_us/call" "ratio_vs_baseline"
+printf '%-6s %-9s %12s %10s %12s %14s %12s %18s\n' conns server "req/s(med)" "p99_us" "cpu_us/req" "redis_cpu/req" "lua_us/call" "ratio_vs_baseline"
 for c in $conns; do
     for s in $servers; do
         rps=$(for ((r = 1; r <= repeats; r++)); do echo "${RPS[$s,$c,$r]}"; done | median)
         p99=$(for ((r = 1; r <= repeats; r++)); do echo "${P99[$s,$c,$r]}"; done | median)
         cpu=$(for ((r = 1; r <= repeats; r++)); do echo "${CPU[$s,$c,$r]}"; done | median)
         lua=$(for ((r = 1; r <= repeats; r++)); do echo "${LUA[$s,$c,$r]}"; done | { grep -v '^-$' || true; } | median)
+        rcp=$(for ((r = 1; r <= repeats; r++)); do echo "${RCPU[$s,$c,$r]}"; done | { grep -v '^-$' || true; } | median)
         ratio=$(for ((r = 1; r <= repeats; r++)); do
             awk -v a="${RPS[$s,$c,$r]}" -v b="${RPS[baseline,$c,$r]}" 'BEGIN { printf "%.3f\n", a / b }'
         done | median)
-        printf '%-6s %-9s %12s %10s %14s %12s %18s\n' "$c" "$s" "$rps" "$p99" "$cpu" "$lua" "$ratio"
+        printf '%-6s %-9s %12s %10s %12s %14s %12s %18s\n' "$c" "$s" "$rps" "$p99" "$cpu" "$rcp" "$lua" "$ratio"
     done
 done
 echo "redis keys after the run: $(redis-cli -p "$RP" DBSIZE)"
