@@ -19,16 +19,26 @@ int log_debug_enabled(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/*
+ * Buffered stderr output for a busy daemon in the foreground: lines are
+ * kept (up to 64 KiB) and written together by log_flush(). hook(arg) is
+ * called when the buffer goes from empty to non-empty, so the event loop can
+ * schedule a flush after the events it is handling; errors are written at
+ * once. No effect when logging to syslog. Pass NULL to switch it off.
+ */
+void log_set_buffered(void (*hook)(void *), void *arg);
+void log_flush(void);
+
 /* Map a syslog facility name; returns -1 if unknown. */
 int log_facility(const char *name);
 
 #define log_err(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...)                                                                            \
-    do {                                                                                          \
-        if (log_debug_enabled())                                                                  \
-            log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                                \
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_debug_enabled())                                                                   \
+            log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                                 \
     } while (0)
 
 #endif

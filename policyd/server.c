@@ -97,9 +97,27 @@ static void server_on_term(evutil_socket_t sig, short what, void *arg)
     struct server *s = arg;
 
     (void)what;
-    log_info("signal %d: stopping (%u open connections)", (int)sig,
-             s->stats.open_connections);
+    log_info("signal %d: stopping (%u open connections)", (int)sig, s->stats.open_connections);
     event_base_loopexit(s->base, NULL);
+}
+
+/* Write the log lines of this loop iteration in one go. */
+static void server_on_logflush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    log_flush();
+}
+
+/* log.c: the first line went into an empty buffer; flush once the events
+ * of this iteration are handled (an activated event runs after those
+ * already active). One write() per iteration instead of one per decision. */
+static void server_log_hook(void *arg)
+{
+    struct server *s = arg;
+
+    event_active(s->ev_logflush, EV_TIMEOUT, 0);
 }
 
 struct server *server_new(struct policyd_conf *conf, const char *conf_path, char *err,
@@ -120,8 +138,8 @@ struct server *server_new(struct policyd_conf *conf, const char *conf_path, char
         server_free(s);
         return NULL;
     }
-    if (listen_open(conf->listen, conf->socket_mode, conf->socket_owner, conf->socket_group,
-                    s->fds, &s->nfds, err, errlen) < 0) {
+    if (listen_open(conf->listen, conf->socket_mode, conf->socket_owner, conf->socket_group, s->fds,
+                    &s->nfds, err, errlen) < 0) {
         s->nfds = 0;
         server_free(s);
         return NULL;
@@ -141,7 +159,8 @@ struct server *server_new(struct policyd_conf *conf, const char *conf_path, char
     s->ev_term = evsignal_new(s->base, SIGTERM, server_on_term, s);
     s->ev_int = evsignal_new(s->base, SIGINT, server_on_term, s);
     s->ev_resume = evtimer_new(s->base, server_on_resume, s);
-    if (!s->ev_hup || !s->ev_term || !s->ev_int || !s->ev_resume ||
+    s->ev_logflush = event_new(s->base, -1, 0, server_on_logflush, s);
+    if (!s->ev_hup || !s->ev_term || !s->ev_int || !s->ev_resume || !s->ev_logflush ||
         event_add(s->ev_hup, NULL) < 0 || event_add(s->ev_term, NULL) < 0 ||
         event_add(s->ev_int, NULL) < 0) {
         snprintf(err, errlen, "cannot install signal handlers");
@@ -149,6 +168,7 @@ struct server *server_new(struct policyd_conf *conf, const char *conf_path, char
         return NULL;
     }
     signal(SIGPIPE, SIG_IGN);
+    log_set_buffered(server_log_hook, s);
     if (quota_start(s->base, conf, &s->stats, err, errlen) < 0) { /* quotas, metrics */
         server_free(s);
         return NULL;
@@ -179,6 +199,10 @@ void server_free(struct server *s)
         event_free(s->ev_int);
     if (s->ev_resume)
         event_free(s->ev_resume);
+    if (s->ev_logflush) {
+        log_set_buffered(NULL, NULL); /* flushes */
+        event_free(s->ev_logflush);
+    }
     quota_stop();
     if (s->base)
         event_base_free(s->base);

@@ -20,7 +20,7 @@ struct server {
     struct listen_fd fds[LISTEN_MAX];
     struct evconnlistener *listeners[LISTEN_MAX];
     size_t nfds;
-    struct event *ev_hup, *ev_term, *ev_int, *ev_resume;
+    struct event *ev_hup, *ev_term, *ev_int, *ev_resume, *ev_logflush;
     struct conn *conns; /* doubly linked, for shutdown */
     struct server_stats stats;
     int accept_paused;
