@@ -37,6 +37,7 @@ struct conn {
     int pending;  /* a decision is in flight */
     int closing;  /* close once the pending decision is done */
     int detached; /* taken off the server's list at shutdown */
+    int reading;  /* ev_read is armed */
     uint64_t t0;  /* start of the current decision */
     struct decide_env env;
     struct proto_request req;
@@ -74,25 +75,36 @@ static void conn_close(struct conn *c)
     if (c->pending) {
         c->closing = 1;
         event_del(c->ev_read);
+        c->reading = 0;
         event_del(c->ev_write);
         return;
     }
     conn_free(c);
 }
 
-/* (Re)arm reading with the idle timeout, unless we must not read now. */
+/*
+ * (Re)arm reading with the idle timeout, unless we must not read now. While
+ * the read event stays armed, libevent restarts its timeout on every
+ * activation (EV_PERSIST), so it is re-added only after a pause: one
+ * timer-heap update less per request on the hot path.
+ */
 static void conn_want_read(struct conn *c)
 {
     struct timeval tv;
     long long ms = c->srv->conf->idle_timeout_ms;
 
     if (c->pending || c->closing || c->out_len > CONN_MAX_OUTPUT) {
-        event_del(c->ev_read);
+        if (c->reading)
+            event_del(c->ev_read);
+        c->reading = 0;
         return;
     }
+    if (c->reading)
+        return;
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
     event_add(c->ev_read, &tv);
+    c->reading = 1;
 }
 
 /* Write what we can; keep the rest for EV_WRITE. Returns -1 if closed. */
@@ -134,8 +146,8 @@ static int conn_queue_reply(struct conn *c, const char *action)
         c->out = nb;
         c->out_cap = cap;
     }
-    c->out_len += (size_t)snprintf(c->out + c->out_len, c->out_cap - c->out_len,
-                                   "action=%s\n\n", action);
+    c->out_len +=
+        (size_t)snprintf(c->out + c->out_len, c->out_cap - c->out_len, "action=%s\n\n", action);
     return 0;
 }
 
@@ -170,13 +182,13 @@ static void conn_warn_no_role(const struct conn *c)
         suppressed++;
         return;
     }
-    log_warn("no role for server_port=%s policy_context=%s (see policyd_port_roles); "
-             "answering %s (%llu more such requests since the last warning)",
-             util_escape(port, sizeof(port), c->req.v[PA_SERVER_PORT].ptr,
-                         c->req.v[PA_SERVER_PORT].len),
-             util_escape(ctx, sizeof(ctx), c->req.v[PA_POLICY_CONTEXT].ptr,
-                         c->req.v[PA_POLICY_CONTEXT].len),
-             c->dec.action, suppressed);
+    log_warn(
+        "no role for server_port=%s policy_context=%s (see policyd_port_roles); "
+        "answering %s (%llu more such requests since the last warning)",
+        util_escape(port, sizeof(port), c->req.v[PA_SERVER_PORT].ptr, c->req.v[PA_SERVER_PORT].len),
+        util_escape(ctx, sizeof(ctx), c->req.v[PA_POLICY_CONTEXT].ptr,
+                    c->req.v[PA_POLICY_CONTEXT].len),
+        c->dec.action, suppressed);
     last = now;
     suppressed = 0;
 }
@@ -344,6 +356,7 @@ void conn_close_all(struct server *s)
             c->detached = 1;
             c->closing = 1;
             event_del(c->ev_read);
+            c->reading = 0;
             event_del(c->ev_write);
             continue;
         }
