@@ -116,6 +116,8 @@ const struct conf_entry authd_conf_entries[] = {
      "users (names or uids) allowed to connect to the sockets"},
     {"authd_user", CONF_STR, "portreeve", 0, 0, AS(user), NULL,
      "user to run as after binding the sockets; empty = do not change"},
+    {"authd_pid_file", CONF_STR, "/run/portreeve/authd.pid", 0, 0, AS(pid_file), NULL,
+     "pid file when running as a daemon (empty: none)"},
     {"authd_syslog_facility", CONF_STR, "mail", 0, 0, AS(syslog_facility),
      authd_conf_check_facility, "syslog facility"},
     {"authd_workers", CONF_INT, "0", 0, 64, AS(workers), NULL,
@@ -312,15 +314,10 @@ static int authd_cfg_derive(struct authd_cfg *c, char *err, size_t errlen)
     }
     if (authd_conf_users(c, err, errlen) < 0)
         return -1;
-    if (s->user[0]) {
-        struct passwd *pw = getpwnam(s->user);
-        if (pw == NULL) {
-            snprintf(err, errlen, "authd_user = %s: no such user", s->user);
-            return -1;
-        }
-        c->drop = 1;
-        c->run_uid = pw->pw_uid;
-        c->run_gid = pw->pw_gid;
+    /* Checked here so that -t reports it; the drop itself is in authd_main.c. */
+    if (s->user[0] && getpwnam(s->user) == NULL) {
+        snprintf(err, errlen, "authd_user = %s: no such user", s->user);
+        return -1;
     }
     if (s->ldap_bind_password_file[0] &&
         (c->ldap_bind_pw = authd_conf_read_secret(s->ldap_bind_password_file, why, sizeof(why))) ==

@@ -32,7 +32,7 @@
 struct authd_settings {
     char *mux_socket, *gate_socket;
     unsigned socket_mode;
-    char *allowed_users, *user, *syslog_facility;
+    char *allowed_users, *user, *pid_file, *syslog_facility;
     long long workers, gate_workers, deadline_ms, queue_limit, gate_pid_ttl_ms;
     char *ldap_uri, *ldap_search_base, *ldap_scope, *ldap_filter, *ldap_bind_dn;
     char *ldap_bind_password_file, *ldap_tls_ca_file;
@@ -58,9 +58,6 @@ struct authd_cfg {
     char *ldap_bind_pw, *redis_pw; /* wiped when freed */
     uid_t allowed[AUTHD_ALLOWED_MAX];
     size_t nallowed;
-    int drop; /* 1: change to run_uid/run_gid after binding */
-    uid_t run_uid;
-    gid_t run_gid;
     unsigned generation;
     int refs; /* atomic */
 };

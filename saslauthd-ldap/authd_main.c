@@ -25,6 +25,7 @@
 
 #include "authd_conf.h"
 #include "authd_server.h"
+#include "daemon.h"
 #include "log.h"
 #include "util.h"
 
@@ -35,61 +36,16 @@ static void authd_usage(void)
     exit(2);
 }
 
-/* Create a listening unix socket at path with the given mode. */
+/* Bind one of the sockets; mode from authd_socket_mode, access checked by
+ * SO_PEERCRED on every connection. */
 static int authd_listen(const char *path, unsigned mode)
 {
-    struct sockaddr_un sun;
-    struct stat st;
-    int fd;
+    char err[CONF_ERR_LEN];
+    int fd = daemon_listen_unix(path, mode, NULL, NULL, 256, err, sizeof(err));
 
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    if (util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
-        log_err("socket path too long: %s", path);
-        return -1;
-    }
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            log_err("%s exists and is not a socket; not replacing it", path);
-            return -1;
-        }
-        unlink(path);
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        chmod(path, (mode_t)mode) < 0 || listen(fd, 256) < 0) {
-        log_err("cannot listen on %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
+    if (fd < 0)
+        log_err("cannot listen: %s", err);
     return fd;
-}
-
-/* Become authd_user, for good. */
-static int authd_drop(const struct authd_cfg *cfg)
-{
-    if (!cfg->drop) {
-        if (geteuid() == 0)
-            log_warn("authd_user is empty: running as root");
-        return 0;
-    }
-    if (geteuid() != 0) {
-        if (getuid() == cfg->run_uid)
-            return 0;
-        log_err("authd_user = %s: cannot change user when not started as root", cfg->s.user);
-        return -1;
-    }
-    if (setgroups(1, &cfg->run_gid) < 0 || setgid(cfg->run_gid) < 0 ||
-        setuid(cfg->run_uid) < 0) {
-        log_err("cannot change to user %s: %s", cfg->s.user, strerror(errno));
-        return -1;
-    }
-    if (setuid(0) == 0) {
-        log_err("privileges could be regained after dropping them; stopping");
-        return -1;
-    }
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -150,10 +106,18 @@ int main(int argc, char **argv)
     memset(&p, 0, sizeof(p));
     p.mux_fd = authd_listen(cfg->s.mux_socket, cfg->s.socket_mode);
     p.gate_fd = cfg->s.gate_socket[0] ? authd_listen(cfg->s.gate_socket, cfg->s.socket_mode) : -1;
-    if (p.mux_fd < 0 || (cfg->s.gate_socket[0] && p.gate_fd < 0) || authd_drop(cfg) < 0)
+    if (p.mux_fd < 0 || (cfg->s.gate_socket[0] && p.gate_fd < 0))
         return 1;
-    if (!fg && daemon(0, 0) < 0) {
-        log_err("cannot detach: %s", strerror(errno));
+    if (geteuid() == 0 && cfg->s.user[0] == '\0')
+        log_warn("authd_user is empty: running as root");
+    if (!fg && daemon_detach(err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        return 1;
+    }
+    if (!fg && daemon_write_pid(cfg->s.pid_file, err, sizeof(err)) < 0)
+        log_warn("%s", err);
+    if (daemon_drop_privileges("authd_user", cfg->s.user, err, sizeof(err)) < 0) {
+        log_err("%s", err);
         return 1;
     }
     p.conf_path = path;
