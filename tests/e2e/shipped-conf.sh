@@ -4,7 +4,9 @@
 #   postfix-conf/portreeve.conf: every "#policyd_/#redis_ name = value" line
 #     shows the real default (as "portreeve-policyd -d" prints it), every policyd_* key
 #     the daemon knows is in the sample, and the file with every line
-#     uncommented passes "portreeve-policyd -t".
+#     uncommented passes "portreeve-policyd -t"; the same for "#authd_"
+#     lines against "portreeve-authd -d" (with the one key that has no
+#     default, authd_ldap_search_base, set).
 #   postfix-conf/main.cf.fragment and master.cf.fragment: applied with
 #     postconf -e / postconf -M -e to an empty Postfix config directory
 #     (what the setup command does), every setting reads back unchanged,
@@ -16,6 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/postfix.sh"
 . "$HERE/../lib/assert.sh"
 PD_BIN=${PORTREEVE_POLICYD:-$PT_REPO/build-e2e/policyd/portreeve-policyd}
+AD_BIN=${PORTREEVE_AUTHD:-$(dirname "$PD_BIN")/../saslauthd-ldap/portreeve-authd}
 SAMPLE=$PT_REPO/postfix-conf/portreeve.conf
 
 pt_init shipped-conf
@@ -36,6 +39,22 @@ t_check "sample: uncommented, it passes -t" \
     "$("$PD_BIN" -t -c "$PT_TMP/uncommented.conf" 2>&1; echo "exit=$?")" 'exit=0$'
 t_check "sample: uncommented, -n finds nothing that differs from the defaults" \
     "$("$PD_BIN" -n -c "$PT_TMP/uncommented.conf" 2>&1 | grep -E '^(policyd|redis)_' | head -n 3)" '^$'
+
+# --- portreeve.conf, the authd part ---------------------------------------
+[ -x "$AD_BIN" ] || pt_die "no auth daemon at $AD_BIN"
+"$AD_BIN" -d 2>&1 | sed -e 's/ *$//' | grep -E '^authd_' >"$PT_TMP/authd.defaults" ||
+    pt_die "portreeve-authd -d failed"
+grep -E '^#authd_[a-z0-9_]+ =' "$SAMPLE" | sed -e 's/^#//' -e 's/ *$//' >"$PT_TMP/authd.sample"
+t_check "sample: every authd default shown is the real one" \
+    "$(grep -vxF -f "$PT_TMP/authd.defaults" "$PT_TMP/authd.sample" | head -n 3)" '^$'
+t_check "sample: every authd_* key is in the sample" \
+    "$(cut -d' ' -f1 "$PT_TMP/authd.defaults" |
+        grep -vxF -f <(cut -d' ' -f1 "$PT_TMP/authd.sample") | head -n 3)" '^$'
+sed -e 's/^#\(\(authd\|redis\)_[a-z0-9_]* =\)/\1/' \
+    -e 's/^authd_ldap_search_base =.*/authd_ldap_search_base = dc=example,dc=org/' \
+    -e 's/^authd_user = .*/authd_user =/' "$SAMPLE" >"$PT_TMP/authd.conf"
+t_check "sample: uncommented (with a search base), portreeve-authd -t passes" \
+    "$("$AD_BIN" -t -c "$PT_TMP/authd.conf" 2>&1; echo "exit=$?")" 'exit=0$'
 
 # --- the Postfix fragments -------------------------------------------------
 PF_ETC=$PT_TMP/etc
