@@ -140,8 +140,8 @@ int conf_file_parse(const char *name, const char *text, size_t len, struct conf_
             if (llen == 0) {
                 free(logical);
                 conf_file_free(out);
-                return conf_fail(err, errlen, "%s:%u: continuation line without a parameter",
-                                 name, lineno);
+                return conf_fail(err, errlen, "%s:%u: continuation line without a parameter", name,
+                                 lineno);
             }
             while (skip < plen && isspace((unsigned char)p[skip]))
                 skip++;
@@ -306,16 +306,16 @@ int conf_parse_value(const struct conf_entry *e, const char *value, void *slot, 
                              "%s = %s: not a time (want a number with ms, s, m, h, d or w)",
                              e->name, value);
         if (n < e->min || n > e->max)
-            return conf_fail(err, errlen, "%s = %s: out of range %lldms..%lldms", e->name,
-                             value, e->min, e->max);
+            return conf_fail(err, errlen, "%s = %s: out of range %lldms..%lldms", e->name, value,
+                             e->min, e->max);
         *(long long *)slot = n;
         break;
     case CONF_BOOL:
         if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1") ||
             !strcasecmp(value, "on"))
             *(int *)slot = 1;
-        else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") ||
-                 !strcmp(value, "0") || !strcasecmp(value, "off"))
+        else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcmp(value, "0") ||
+                 !strcasecmp(value, "off"))
             *(int *)slot = 0;
         else
             return conf_fail(err, errlen, "%s = %s: want yes or no", e->name, value);

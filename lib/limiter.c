@@ -177,8 +177,7 @@ void limiter_window_text(const struct limiter_window *w, char *dst, size_t dstle
             return;
         }
     }
-    snprintf(dst, dstlen, "%llu/%llums", (unsigned long long)w->max,
-             (unsigned long long)w->len_ms);
+    snprintf(dst, dstlen, "%llu/%llums", (unsigned long long)w->max, (unsigned long long)w->len_ms);
 }
 
 struct limiter_state *limiter_state_new(void)
@@ -200,8 +199,7 @@ static struct limiter_series *limiter_find_series(struct limiter_state *s, enum 
                                                   uint64_t len_ms, uint64_t g_ms)
 {
     for (size_t i = 0; i < s->nseries; i++)
-        if (s->series[i].kind == kind && s->series[i].len_ms == len_ms &&
-            s->series[i].g_ms == g_ms)
+        if (s->series[i].kind == kind && s->series[i].len_ms == len_ms && s->series[i].g_ms == g_ms)
             return &s->series[i];
     return NULL;
 }
@@ -300,7 +298,8 @@ int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint6
         const struct limiter_window *w = &l->w[i];
         struct limiter_series *se =
             limiter_find_series(s, w->kind, w->len_ms, limiter_bucket_ms(w->len_ms, l->buckets));
-        uint64_t used = limiter_cost_of(&others, w->kind) + (se ? limiter_series_advance(se, now_ms) : 0);
+        uint64_t used =
+            limiter_cost_of(&others, w->kind) + (se ? limiter_series_advance(se, now_ms) : 0);
 
         if (used + limiter_cost_of(cost, w->kind) > w->max) {
             res->verdict = LIMITER_EXCEEDED;

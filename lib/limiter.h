@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LIMITER_MAX_WINDOWS 8  /* windows per limit set, both kinds together */
+#define LIMITER_MAX_WINDOWS 8 /* windows per limit set, both kinds together */
 /* Bucket series per principal: two limit sets (a user on 25 and on 587)
  * fit; past that the least recently used series gives way. */
 #define LIMITER_MAX_SERIES (2 * LIMITER_MAX_WINDOWS)
@@ -60,9 +60,9 @@ struct limiter_window {
 struct limiter_limits {
     struct limiter_window w[LIMITER_MAX_WINDOWS];
     size_t n;
-    unsigned buckets;         /* B: buckets per window, 1..LIMITER_MAX_BUCKETS */
-    uint64_t reserve_ttl_ms;  /* life of an uncommitted reservation */
-    uint64_t done_ttl_ms;     /* how long a committed instance is remembered */
+    unsigned buckets;        /* B: buckets per window, 1..LIMITER_MAX_BUCKETS */
+    uint64_t reserve_ttl_ms; /* life of an uncommitted reservation */
+    uint64_t done_ttl_ms;    /* how long a committed instance is remembered */
 };
 
 /* Cost of one message: 1 message and this many recipients. */
@@ -75,8 +75,8 @@ enum limiter_verdict { LIMITER_OK = 0, LIMITER_EXCEEDED = 1, LIMITER_DUPLICATE =
 
 struct limiter_result {
     enum limiter_verdict verdict;
-    size_t window;  /* index into limits->w of the first window exceeded */
-    uint64_t used;  /* units counted in that window, reservations included */
+    size_t window; /* index into limits->w of the first window exceeded */
+    uint64_t used; /* units counted in that window, reservations included */
 };
 
 struct limiter_state;

@@ -55,8 +55,7 @@ static int login_parse_chars(struct login_policy *p, const char *chars, char *er
 }
 
 /* Parse the realm list. */
-static int login_parse_realms(struct login_policy *p, const char *realms, char *err,
-                              size_t errlen)
+static int login_parse_realms(struct login_policy *p, const char *realms, char *err, size_t errlen)
 {
     const char *s = realms;
     static const char sep[] = ", \t\r\n";

@@ -32,12 +32,12 @@ struct login_policy {
 
 enum login_verdict {
     LOGIN_OK,
-    LOGIN_EMPTY,          /* empty login */
-    LOGIN_TOO_LONG,       /* longer than the policy's maximum */
-    LOGIN_NUL,            /* a NUL byte in the login or the realm */
-    LOGIN_ADDRESS,        /* looks like an address: "." or "@" where not allowed */
-    LOGIN_BAD_CHAR,       /* another character outside the allowed set */
-    LOGIN_REALM_REFUSED,  /* a realm that is not in the accepted list */
+    LOGIN_EMPTY,         /* empty login */
+    LOGIN_TOO_LONG,      /* longer than the policy's maximum */
+    LOGIN_NUL,           /* a NUL byte in the login or the realm */
+    LOGIN_ADDRESS,       /* looks like an address: "." or "@" where not allowed */
+    LOGIN_BAD_CHAR,      /* another character outside the allowed set */
+    LOGIN_REALM_REFUSED, /* a realm that is not in the accepted list */
 };
 
 /*

@@ -12,9 +12,9 @@ static int store_conf_check_prefix(const struct conf_entry *e, const char *v, ch
                                    size_t errlen)
 {
     (void)e;
-    if (v[0] == '\0' || strlen(v) > 32 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
-                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
-                                              strlen(v)) {
+    if (v[0] == '\0' || strlen(v) > 32 ||
+        strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(v)) {
         snprintf(err, errlen, "want 1-32 characters from A-Z a-z 0-9 _ - .");
         return -1;
     }

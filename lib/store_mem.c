@@ -147,8 +147,7 @@ static struct store_mem_entry *store_mem_get(struct store_mem *m, const char *ke
 
 int store_mem_check(struct store_mem *m, const char *principal, size_t len,
                     const struct limiter_limits *l, uint64_t now_ms, uint64_t txid,
-                    uint64_t release, const struct limiter_cost *cost,
-                    struct limiter_result *res)
+                    uint64_t release, const struct limiter_cost *cost, struct limiter_result *res)
 {
     struct store_mem_entry *e = store_mem_get(m, principal, len);
 

@@ -31,8 +31,7 @@ void store_mem_free(struct store_mem *m);
  * demand). Return 0, or -1 on allocation failure or an over-long key. */
 int store_mem_check(struct store_mem *m, const char *principal, size_t len,
                     const struct limiter_limits *l, uint64_t now_ms, uint64_t txid,
-                    uint64_t release, const struct limiter_cost *cost,
-                    struct limiter_result *res);
+                    uint64_t release, const struct limiter_cost *cost, struct limiter_result *res);
 int store_mem_commit(struct store_mem *m, const char *principal, size_t len,
                      const struct limiter_limits *l, uint64_t now_ms, uint64_t txid,
                      uint64_t instance_id, const struct limiter_cost *cost,

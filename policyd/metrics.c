@@ -23,14 +23,24 @@
 #include "rules.h"
 #include "server.h"
 
-enum metrics_action { MA_DUNNO, MA_FILTER, MA_HOLD, MA_DEFER_IF_PERMIT, MA_DEFER, MA_REJECT,
-                      MA_4XX, MA_5XX, MA_OTHER, MA_COUNT };
+enum metrics_action {
+    MA_DUNNO,
+    MA_FILTER,
+    MA_HOLD,
+    MA_DEFER_IF_PERMIT,
+    MA_DEFER,
+    MA_REJECT,
+    MA_4XX,
+    MA_5XX,
+    MA_OTHER,
+    MA_COUNT
+};
 static const char *const action_names[MA_COUNT] = {
     "DUNNO", "FILTER", "HOLD", "DEFER_IF_PERMIT", "DEFER", "REJECT", "4xx", "5xx", "other"};
 
 /* Upper bounds of the latency histogram, in microseconds. */
-static const uint64_t lat_bounds[] = {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
-                                      100000, 250000, 1000000};
+static const uint64_t lat_bounds[] = {100,   250,   500,   1000,   2500,   5000,
+                                      10000, 25000, 50000, 100000, 250000, 1000000};
 #define NBOUNDS (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
 
 static struct {
@@ -47,9 +57,9 @@ static enum metrics_action metrics_action(const char *a)
     static const struct {
         const char *word;
         enum metrics_action ma;
-    } words[] = {{"DUNNO", MA_DUNNO}, {"FILTER", MA_FILTER}, {"HOLD", MA_HOLD},
-                 {"DEFER_IF_PERMIT", MA_DEFER_IF_PERMIT}, {"DEFER", MA_DEFER},
-                 {"REJECT", MA_REJECT}};
+    } words[] = {{"DUNNO", MA_DUNNO}, {"FILTER", MA_FILTER},
+                 {"HOLD", MA_HOLD},   {"DEFER_IF_PERMIT", MA_DEFER_IF_PERMIT},
+                 {"DEFER", MA_DEFER}, {"REJECT", MA_REJECT}};
 
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strlen(words[i].word) == w && strncasecmp(a, words[i].word, w) == 0)
@@ -121,8 +131,8 @@ static void metrics_counter(struct mbuf *b, const char *name, const char *help, 
 
 static void metrics_gauge(struct mbuf *b, const char *name, const char *help, uint64_t v)
 {
-    mb_printf(b, "# HELP " P "%s %s\n# TYPE " P "%s gauge\n" P "%s %llu\n", name, help, name,
-              name, (unsigned long long)v);
+    mb_printf(b, "# HELP " P "%s %s\n# TYPE " P "%s gauge\n" P "%s %llu\n", name, help, name, name,
+              (unsigned long long)v);
 }
 
 char *metrics_render(size_t *len)
@@ -149,19 +159,22 @@ char *metrics_render(size_t *len)
         mb_printf(&b, P "decision_seconds_bucket{le=\"%g\"} %llu\n", (double)lat_bounds[i] / 1e6,
                   (unsigned long long)cum);
     }
-    mb_printf(&b, P "decision_seconds_bucket{le=\"+Inf\"} %llu\n" P "decision_seconds_sum %.6f\n" P
-                  "decision_seconds_count %llu\n",
+    mb_printf(&b,
+              P "decision_seconds_bucket{le=\"+Inf\"} %llu\n" P "decision_seconds_sum %.6f\n" P
+                "decision_seconds_count %llu\n",
               (unsigned long long)m.lat_count, (double)m.lat_sum_us / 1e6,
               (unsigned long long)m.lat_count);
-    mb_printf(&b, "# HELP " P "quota_checks_total Quota checks at RCPT by store.\n"
-                  "# TYPE " P "quota_checks_total counter\n" P
-                  "quota_checks_total{store=\"redis\"} %llu\n" P
-                  "quota_checks_total{store=\"memory\"} %llu\n",
+    mb_printf(&b,
+              "# HELP " P "quota_checks_total Quota checks at RCPT by store.\n"
+              "# TYPE " P "quota_checks_total counter\n" P
+              "quota_checks_total{store=\"redis\"} %llu\n" P
+              "quota_checks_total{store=\"memory\"} %llu\n",
               (unsigned long long)q.checks_redis, (unsigned long long)q.checks_memory);
-    mb_printf(&b, "# HELP " P "quota_commits_total Messages counted at END-OF-MESSAGE by store.\n"
-                  "# TYPE " P "quota_commits_total counter\n" P
-                  "quota_commits_total{store=\"redis\"} %llu\n" P
-                  "quota_commits_total{store=\"memory\"} %llu\n",
+    mb_printf(&b,
+              "# HELP " P "quota_commits_total Messages counted at END-OF-MESSAGE by store.\n"
+              "# TYPE " P "quota_commits_total counter\n" P
+              "quota_commits_total{store=\"redis\"} %llu\n" P
+              "quota_commits_total{store=\"memory\"} %llu\n",
               (unsigned long long)q.commits_redis, (unsigned long long)q.commits_memory);
     mb_printf(&b, "# HELP " P "quota_exceeded_total Quota checks that exceeded a limit.\n"
                   "# TYPE " P "quota_exceeded_total counter\n");
@@ -176,8 +189,8 @@ char *metrics_render(size_t *len)
                     "Checks answered by the embedded store because Redis failed.", q.fallbacks);
     metrics_counter(&b, "quota_unavailable_dunno_total",
                     "Checks answered DUNNO because Redis failed.", q.unavailable_dunno);
-    metrics_counter(&b, "quota_unavailable_defer_total",
-                    "Checks deferred because Redis failed.", q.unavailable_defer);
+    metrics_counter(&b, "quota_unavailable_defer_total", "Checks deferred because Redis failed.",
+                    q.unavailable_defer);
     metrics_counter(&b, "redis_requests_total", "Script calls sent to Redis.", q.redis_requests);
     metrics_counter(&b, "redis_errors_total", "Redis calls that failed.", q.redis_errors);
     metrics_counter(&b, "redis_timeouts_total", "Redis calls past redis_timeout.",

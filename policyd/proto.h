@@ -86,9 +86,9 @@ struct proto_limits {
 };
 
 enum proto_status {
-    PROTO_AGAIN = 0,  /* need more bytes */
+    PROTO_AGAIN = 0,   /* need more bytes */
     PROTO_REQUEST = 1, /* *req holds a complete request */
-    PROTO_ERROR = -1, /* protocol violation; see proto_error() */
+    PROTO_ERROR = -1,  /* protocol violation; see proto_error() */
 };
 
 struct proto;

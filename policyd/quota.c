@@ -38,10 +38,10 @@
 
 /* One SMTP session's current transaction. */
 struct quota_session {
-    uint64_t key;          /* hash of client addr/port, server addr/port; 0 = free */
-    uint64_t sender;       /* hash of MAIL FROM */
-    uint64_t txid;         /* our id of the transaction; 0 = none */
-    uint64_t rcpts;        /* recipients admitted so far */
+    uint64_t key;    /* hash of client addr/port, server addr/port; 0 = free */
+    uint64_t sender; /* hash of MAIL FROM */
+    uint64_t txid;   /* our id of the transaction; 0 = none */
+    uint64_t rcpts;  /* recipients admitted so far */
     uint64_t last_ms;
     char instance[QUOTA_INSTANCE_MAX];
 };
@@ -185,8 +185,8 @@ void quota_stop(void)
     rt = NULL;
 }
 
-size_t quota_principal(const struct quota_conf *q, const char *user, size_t ulen,
-                       const char *addr, size_t alen, char *dst, size_t dstlen)
+size_t quota_principal(const struct quota_conf *q, const char *user, size_t ulen, const char *addr,
+                       size_t alen, char *dst, size_t dstlen)
 {
     struct netaddr a;
     char text[64];
@@ -229,8 +229,8 @@ static struct quota_session *quota_session(const struct proto_request *req, uint
                                            uint64_t stale_ms)
 {
     uint64_t h = 14695981039346656037ULL;
-    static const enum proto_attr parts[] = {PA_CLIENT_ADDRESS, PA_CLIENT_PORT,
-                                            PA_SERVER_ADDRESS, PA_SERVER_PORT};
+    static const enum proto_attr parts[] = {PA_CLIENT_ADDRESS, PA_CLIENT_PORT, PA_SERVER_ADDRESS,
+                                            PA_SERVER_PORT};
     struct quota_session *best = NULL;
 
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -277,8 +277,7 @@ static void quota_admitted(const struct quota_op *op)
 }
 
 /* Turn a verdict into the decision. */
-static void quota_apply(struct quota_op *op, const struct limiter_result *res,
-                        const char *store)
+static void quota_apply(struct quota_op *op, const struct limiter_result *res, const char *store)
 {
     const struct quota_conf *q = &op->conf->quota;
     const struct limiter_window *w;
@@ -314,10 +313,10 @@ static void quota_run_memory(struct quota_op *op, const char *why)
 
     if (op->kind == QUOTA_REDIS_COMMIT) {
         rt->c.commits_memory++;
-        rc = store_mem_commit(rt->mem, op->principal, op->plen, &op->l, quota_now_ms(), op->txid,
-                              op->instance[0] ? limiter_hash(op->instance, strlen(op->instance))
-                                              : 0,
-                              &op->cost, &res);
+        rc =
+            store_mem_commit(rt->mem, op->principal, op->plen, &op->l, quota_now_ms(), op->txid,
+                             op->instance[0] ? limiter_hash(op->instance, strlen(op->instance)) : 0,
+                             &op->cost, &res);
         if (rc == 0 && res.verdict == LIMITER_DUPLICATE)
             rt->c.duplicates++;
         return;
@@ -416,14 +415,14 @@ static int quota_run(struct quota_op *op)
 }
 
 /* The limits for a principal, or 0 when it is exempt or has none. */
-static int quota_limits(const struct quota_conf *q, const struct proto_request *req,
-                        enum role role, const char *principal, struct limiter_limits *out)
+static int quota_limits(const struct quota_conf *q, const struct proto_request *req, enum role role,
+                        const char *principal, struct limiter_limits *out)
 {
     const struct quota_user_limits *u = NULL;
     const struct limiter_limits *base = &q->role_limits[role];
 
-    if (q->exempt_nets &&
-        netset_contains(q->exempt_nets, req->v[PA_CLIENT_ADDRESS].ptr, req->v[PA_CLIENT_ADDRESS].len))
+    if (q->exempt_nets && netset_contains(q->exempt_nets, req->v[PA_CLIENT_ADDRESS].ptr,
+                                          req->v[PA_CLIENT_ADDRESS].len))
         return 0;
     if (principal[0] == 'u') {
         if (quota_conf_user_exempt(q, principal + 2))
@@ -458,8 +457,8 @@ static uint64_t quota_parse_count(const struct proto_value *v)
     return *end == '\0' ? (uint64_t)n : 0;
 }
 
-int quota_decide(const struct decide_env *env, const struct proto_request *req,
-                 struct decision *d, uint64_t t0_us, decide_done_fn done, void *arg)
+int quota_decide(const struct decide_env *env, const struct proto_request *req, struct decision *d,
+                 uint64_t t0_us, decide_done_fn done, void *arg)
 {
     const struct quota_conf *q = &env->conf->quota;
     const struct proto_value *inst = &req->v[PA_INSTANCE], *user = &req->v[PA_SASL_USERNAME];
@@ -476,8 +475,7 @@ int quota_decide(const struct decide_env *env, const struct proto_request *req,
     op->role = d->role;
     op->is_user = user->len > 0;
     op->plen = quota_principal(q, user->ptr, user->len, req->v[PA_CLIENT_ADDRESS].ptr,
-                               req->v[PA_CLIENT_ADDRESS].len, op->principal,
-                               sizeof(op->principal));
+                               req->v[PA_CLIENT_ADDRESS].len, op->principal, sizeof(op->principal));
     if (op->plen == 0 || !quota_limits(q, req, d->role, op->principal, &op->l)) {
         quota_op_free(op);
         return 1;

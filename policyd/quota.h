@@ -39,8 +39,8 @@ void quota_stop(void);
  * (maybe changed to the exceed action), 0 when done() will be called.
  * t0_us is when the request arrived (for the latency metric).
  */
-int quota_decide(const struct decide_env *env, const struct proto_request *req,
-                 struct decision *d, uint64_t t0_us, decide_done_fn done, void *arg);
+int quota_decide(const struct decide_env *env, const struct proto_request *req, struct decision *d,
+                 uint64_t t0_us, decide_done_fn done, void *arg);
 
 /*
  * The principal of a request: "u:" + lower-cased sasl_username, or "a:" +
@@ -49,8 +49,8 @@ int quota_decide(const struct decide_env *env, const struct proto_request *req,
  * become "u:h" + 16 hex digits of their hash. Returns the length, 0 when
  * there is none (client address unknown).
  */
-size_t quota_principal(const struct quota_conf *q, const char *user, size_t ulen,
-                       const char *addr, size_t alen, char *dst, size_t dstlen);
+size_t quota_principal(const struct quota_conf *q, const char *user, size_t ulen, const char *addr,
+                       size_t alen, char *dst, size_t dstlen);
 
 struct quota_counters {
     uint64_t checks_redis, checks_memory, commits_redis, commits_memory, duplicates;

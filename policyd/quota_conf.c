@@ -33,9 +33,10 @@ static int qc_check_limits(const struct conf_entry *e, const char *v, char *err,
     struct limiter_limits l;
 
     memset(&l, 0, sizeof(l));
-    return limiter_parse(v, e->name[strlen(e->name) - 1] == 's' &&
-                                    strstr(e->name, "recipients") ? LIMITER_RECIPIENTS
-                                                                  : LIMITER_MESSAGES,
+    return limiter_parse(v,
+                         e->name[strlen(e->name) - 1] == 's' && strstr(e->name, "recipients")
+                             ? LIMITER_RECIPIENTS
+                             : LIMITER_MESSAGES,
                          &l, err, errlen);
 }
 
@@ -85,12 +86,12 @@ static const struct conf_entry quota_entries[] = {
      "recipient limits on the mx role"},
     {"policyd_quota_submission_messages", CONF_STR, "", 0, 0, QC(messages[1]), qc_check_limits,
      "message limits on the submission role"},
-    {"policyd_quota_submission_recipients", CONF_STR, "", 0, 0, QC(recipients[1]),
-     qc_check_limits, "recipient limits on the submission role"},
+    {"policyd_quota_submission_recipients", CONF_STR, "", 0, 0, QC(recipients[1]), qc_check_limits,
+     "recipient limits on the submission role"},
     {"policyd_quota_submissions_messages", CONF_STR, "", 0, 0, QC(messages[2]), qc_check_limits,
      "message limits on the submissions role"},
-    {"policyd_quota_submissions_recipients", CONF_STR, "", 0, 0, QC(recipients[2]),
-     qc_check_limits, "recipient limits on the submissions role"},
+    {"policyd_quota_submissions_recipients", CONF_STR, "", 0, 0, QC(recipients[2]), qc_check_limits,
+     "recipient limits on the submissions role"},
     {"policyd_quota_user_action", CONF_STR, "DEFER_IF_PERMIT 4.7.1", 0, 0, QC(user_action),
      qc_check_action, "action when an authenticated user exceeds a limit"},
     {"policyd_quota_client_action", CONF_STR, "DEFER_IF_PERMIT 4.7.1", 0, 0, QC(client_action),
@@ -105,17 +106,18 @@ static const struct conf_entry quota_entries[] = {
      "client networks without quotas"},
     {"policyd_quota_user_limits_map", CONF_STR, "", 0, 0, QC(user_limits_map), NULL,
      "file of per-user limits, re-read on SIGHUP (empty: none)"},
-    {"policyd_quota_redis_failure", CONF_STR, "fallback", 0, 0, QC(redis_failure),
-     qc_check_failure, "when Redis fails: fallback (embedded store), dunno or defer"},
+    {"policyd_quota_redis_failure", CONF_STR, "fallback", 0, 0, QC(redis_failure), qc_check_failure,
+     "when Redis fails: fallback (embedded store), dunno or defer"},
     {"policyd_quota_unavailable_reply", CONF_STR,
      "DEFER_IF_PERMIT 4.3.0 Sending quota service unavailable, try again later", 0, 0,
-     QC(unavailable_reply), action_conf_check_refusal, "reply when Redis fails and the setting is defer"},
+     QC(unavailable_reply), action_conf_check_refusal,
+     "reply when Redis fails and the setting is defer"},
     {"policyd_quota_buckets", CONF_INT, "60", 1, LIMITER_MAX_BUCKETS, QC(buckets), NULL,
      "buckets per window; a window may count up to 1/buckets of its length extra"},
     {"policyd_quota_max_principals", CONF_INT, "100000", 16, 100000000, QC(max_principals), NULL,
      "principals the embedded store tracks at most"},
-    {"policyd_quota_reservation_ttl", CONF_TIME, "2m", 1000, 86400000, QC(reservation_ttl_ms),
-     NULL, "life of a reservation made at RCPT and not committed"},
+    {"policyd_quota_reservation_ttl", CONF_TIME, "2m", 1000, 86400000, QC(reservation_ttl_ms), NULL,
+     "life of a reservation made at RCPT and not committed"},
     {"policyd_quota_instance_ttl", CONF_TIME, "1h", 60000, 604800000, QC(instance_ttl_ms), NULL,
      "how long a committed Postfix instance is remembered (retries)"},
     {"policyd_quota_metrics_listen", CONF_STR, "", 0, 0, QC(metrics_listen), qc_check_listen,
@@ -236,8 +238,7 @@ int quota_conf_parse_map(const char *text, size_t len, const struct quota_conf *
         if (line[s] == '\0' || line[s] == '#')
             continue;
         if (n == QUOTA_MAP_MAX_ENTRIES) {
-            snprintf(err, errlen, "line %zu: more than %d entries", lineno,
-                     QUOTA_MAP_MAX_ENTRIES);
+            snprintf(err, errlen, "line %zu: more than %d entries", lineno, QUOTA_MAP_MAX_ENTRIES);
             goto fail;
         }
         if (n == cap) {
@@ -405,6 +406,5 @@ const struct quota_user_limits *quota_conf_user(const struct quota_conf *q, cons
 int quota_conf_user_exempt(const struct quota_conf *q, const char *user)
 {
     return q->nexempt_users &&
-           bsearch(&user, q->exempt_user_list, q->nexempt_users, sizeof(char *), qc_strcmp) !=
-               NULL;
+           bsearch(&user, q->exempt_user_list, q->nexempt_users, sizeof(char *), qc_strcmp) != NULL;
 }

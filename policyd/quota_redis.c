@@ -96,13 +96,15 @@ const char quota_redis_script[] =
     "end\n"
     "local v = redis.call('HMGET', P, unpack(f))\n"
     "local own, rv = v[1], v[2]\n"
-    "local n, pm, pr, x, ke = tonumber(v[3]) or 0, tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]), tonumber(v[7]) or 0\n"
+    "local n, pm, pr, x, ke = tonumber(v[3]) or 0, tonumber(v[4]) or 0, tonumber(v[5]) or 0, "
+    "tonumber(v[6]), tonumber(v[7]) or 0\n"
     "local st, out, need = {}, {}, now\n"
     "for w = 1, nw do\n"
     "  local id = ids[w]\n"
     "  if st[id] == nil then\n"
     "    local T, o, h, c = string.match(v[7 + w] or '', '^(%d+):(%d+):(%d+):(%d+)$')\n"
-    "    if h then st[id] = {tonumber(T), tonumber(o), tonumber(h), tonumber(c)} else st[id] = false end\n"
+    "    if h then st[id] = {tonumber(T), tonumber(o), tonumber(h), tonumber(c)} else st[id] = "
+    "false end\n"
     "  end\n"
     "end\n"
     /* Drop what left the window from series id; returns its count. */
@@ -140,7 +142,8 @@ const char quota_redis_script[] =
     "      else\n"
     "        c, m, r = c + 1, m + em, r + er\n"
     "        if xx == nil or e < xx then xx = e end\n"
-    "        if old == nil or e < olde or (e == olde and (#fi < #old or (#fi == #old and fi < old))) then\n"
+    "        if old == nil or e < olde or (e == olde and (#fi < #old or (#fi == #old and fi < "
+    "old))) then\n"
     "          old, olde = fi, e\n"
     "        end\n"
     "      end\n"
@@ -152,12 +155,14 @@ const char quota_redis_script[] =
     /* Write back: reservations, changed series, the key's expiry. */
     "local function save(extra)\n"
     "  local h = extra or {}\n"
-    "  h[#h + 1] = 'n' h[#h + 1] = n h[#h + 1] = 'm' h[#h + 1] = pm h[#h + 1] = 'r' h[#h + 1] = pr\n"
+    "  h[#h + 1] = 'n' h[#h + 1] = n h[#h + 1] = 'm' h[#h + 1] = pm h[#h + 1] = 'r' h[#h + 1] = "
+    "pr\n"
     "  h[#h + 1] = 'x' h[#h + 1] = x or 0\n"
     "  for id in pairs(out) do\n"
     "    local s = st[id]\n"
     "    h[#h + 1] = id\n"
-    "    if s then h[#h + 1] = s[1] .. ':' .. s[2] .. ':' .. s[3] .. ':' .. s[4] else h[#h + 1] = '' end\n"
+    "    if s then h[#h + 1] = s[1] .. ':' .. s[2] .. ':' .. s[3] .. ':' .. s[4] else h[#h + 1] = "
+    "'' end\n"
     "  end\n"
     "  if need > ke then\n"
     "    ke = need + tonumber(ARGV[4])\n"
@@ -208,55 +213,59 @@ const char quota_redis_script[] =
     "  if own then\n"
     "    pm, pr = pm - om + cm, pr - orr + cr\n"
     "  else\n"
-    "    if n >= " QR_STR(LIMITER_MAX_PENDING) " then\n"
-    "      local old\n"
-    "      n, pm, pr, x, old = scan()\n"
-    "      if old then\n"
-    "        local _, m, r = res(redis.call('HGET', P, old))\n"
-    "        n, pm, pr = n - 1, pm - m, pr - r\n"
-    "        redis.call('HDEL', P, old)\n"
-    "      end\n"
-    "    end\n"
-    "    n, pm, pr = n + 1, pm + cm, pr + cr\n"
-    "  end\n"
-    "  if n == 1 or x == nil or e < x then x = e end\n"
-    "  need = e\n"
-    "  save({tx, e .. ':' .. cm .. ':' .. cr})\n"
-    "  return {0}\n"
-    "end\n"
-    "if tonumber(ARGV[5]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then\n"
-    "  return {2}\n"
-    "end\n"
-    "for w = 1, nw do\n"
-    "  local a, id = 4 + 4 * w, ids[w]\n"
-    "  local len, g, key = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), KEYS[2 + w]\n"
-    "  local cost, cur = tonumber(ARGV[7]), math.floor(now / g)\n"
-    "  if ARGV[a] == 'm' then cost = tonumber(ARGV[6]) end\n"
-    "  advance(w)\n"
-    "  local s = st[id]\n"
-    "  if not s then\n"
-    "    s = {cost, cur, cur, cost}\n"
-    "    st[id] = s\n"
-    "  elseif cur > s[3] then\n"
-    /* Close the newest bucket into the chain; the first one cleans up. */
-    "    if s[2] == s[3] then redis.call('DEL', key) end\n"
-    "    redis.call('HSET', key, s[3], s[4] .. ':' .. cur)\n"
-    "    redis.call('PEXPIREAT', key, (s[3] + 1) * g + len)\n"
-    "    s[1], s[3], s[4] = s[1] + cost, cur, cost\n"
-    "  else\n"
-    /* The newest bucket, also for a clock that stepped back. */
-    "    s[1], s[4] = s[1] + cost, s[4] + cost\n"
-    "  end\n"
-    "  out[id] = true\n"
-    "  if (s[3] + 1) * g + len > need then need = (s[3] + 1) * g + len end\n"
-    "end\n"
-    "if own then\n"
-    "  local _, m, r = res(own)\n"
-    "  n, pm, pr = n - 1, pm - m, pr - r\n"
-    "  redis.call('HDEL', P, tx)\n"
-    "end\n"
-    "save()\n"
-    "return {0}\n";
+    "    if n >= " QR_STR(
+        LIMITER_MAX_PENDING) " then\n"
+                             "      local old\n"
+                             "      n, pm, pr, x, old = scan()\n"
+                             "      if old then\n"
+                             "        local _, m, r = res(redis.call('HGET', P, old))\n"
+                             "        n, pm, pr = n - 1, pm - m, pr - r\n"
+                             "        redis.call('HDEL', P, old)\n"
+                             "      end\n"
+                             "    end\n"
+                             "    n, pm, pr = n + 1, pm + cm, pr + cr\n"
+                             "  end\n"
+                             "  if n == 1 or x == nil or e < x then x = e end\n"
+                             "  need = e\n"
+                             "  save({tx, e .. ':' .. cm .. ':' .. cr})\n"
+                             "  return {0}\n"
+                             "end\n"
+                             "if tonumber(ARGV[5]) > 0 and not redis.call('SET', KEYS[2], '1', "
+                             "'NX', 'PX', ARGV[5]) then\n"
+                             "  return {2}\n"
+                             "end\n"
+                             "for w = 1, nw do\n"
+                             "  local a, id = 4 + 4 * w, ids[w]\n"
+                             "  local len, g, key = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), "
+                             "KEYS[2 + w]\n"
+                             "  local cost, cur = tonumber(ARGV[7]), math.floor(now / g)\n"
+                             "  if ARGV[a] == 'm' then cost = tonumber(ARGV[6]) end\n"
+                             "  advance(w)\n"
+                             "  local s = st[id]\n"
+                             "  if not s then\n"
+                             "    s = {cost, cur, cur, cost}\n"
+                             "    st[id] = s\n"
+                             "  elseif cur > s[3] then\n"
+                             /* Close the newest bucket into the chain; the first one cleans up. */
+                             "    if s[2] == s[3] then redis.call('DEL', key) end\n"
+                             "    redis.call('HSET', key, s[3], s[4] .. ':' .. cur)\n"
+                             "    redis.call('PEXPIREAT', key, (s[3] + 1) * g + len)\n"
+                             "    s[1], s[3], s[4] = s[1] + cost, cur, cost\n"
+                             "  else\n"
+                             /* The newest bucket, also for a clock that stepped back. */
+                             "    s[1], s[4] = s[1] + cost, s[4] + cost\n"
+                             "  end\n"
+                             "  out[id] = true\n"
+                             "  if (s[3] + 1) * g + len > need then need = (s[3] + 1) * g + len "
+                             "end\n"
+                             "end\n"
+                             "if own then\n"
+                             "  local _, m, r = res(own)\n"
+                             "  n, pm, pr = n - 1, pm - m, pr - r\n"
+                             "  redis.call('HDEL', P, tx)\n"
+                             "end\n"
+                             "save()\n"
+                             "return {0}\n";
 
 #define QR_BACKOFF_MIN_MS 100
 #define QR_BACKOFF_MAX_MS 5000
@@ -267,8 +276,8 @@ const char quota_redis_script[] =
 #define QR_NUM_MAX 24
 #define QR_FREE_MAX 1024 /* requests kept for reuse */
 /* A command: its arguments with their RESP headers (at most 24 bytes each). */
-#define QR_CMD_MAX (QR_ARGS_MAX * (QR_NUM_MAX + 24) + (LIMITER_MAX_WINDOWS + 2) * \
-                    QUOTA_REDIS_KEY_MAX + 64)
+#define QR_CMD_MAX                                                                                 \
+    (QR_ARGS_MAX * (QR_NUM_MAX + 24) + (LIMITER_MAX_WINDOWS + 2) * QUOTA_REDIS_KEY_MAX + 64)
 
 struct qr_endpoint {
     char host[QR_HOST_MAX]; /* or the unix socket path */
@@ -301,7 +310,7 @@ struct quota_redis_req {
     struct quota_redis *qr;
     quota_redis_cb cb;
     void *arg;
-    struct event *timer;       /* made once, kept while the request is pooled */
+    struct event *timer; /* made once, kept while the request is pooled */
     struct quota_redis_req *next_free;
     int done; /* answered (deadline, cancel): free when hiredis lets go */
     int argc;
@@ -352,9 +361,8 @@ static int qr_put_u64(char *dst, size_t dstlen, size_t *pos, uint64_t v)
 }
 
 /* "<prefix>:v2:q:<head>{P}<tail>"; the length, or 0 when it does not fit. */
-static size_t qr_key(char *dst, size_t dstlen, const char *prefix, const char *head,
-                     size_t headlen, const char *p, size_t plen, const char *tail,
-                     size_t taillen)
+static size_t qr_key(char *dst, size_t dstlen, const char *prefix, const char *head, size_t headlen,
+                     const char *p, size_t plen, const char *tail, size_t taillen)
 {
     size_t n = 0;
 
@@ -485,8 +493,8 @@ static struct timeval qr_tv(long long ms)
 static void qr_retry_cb(evutil_socket_t fd, short what, void *arg);
 static void qr_setup_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
-struct quota_redis *quota_redis_new(struct event_base *base, const struct store_conf *sc,
-                                    char *err, size_t errlen)
+struct quota_redis *quota_redis_new(struct event_base *base, const struct store_conf *sc, char *err,
+                                    size_t errlen)
 {
     struct quota_redis *qr = calloc(1, sizeof(*qr));
     const char *p;
@@ -505,8 +513,7 @@ struct quota_redis *quota_redis_new(struct event_base *base, const struct store_
     qr->master_name = util_strdup(sc->master_name);
     qr->retry_timer = evtimer_new(base, qr_retry_cb, qr);
     qr->setup_timer = evtimer_new(base, qr_setup_timeout_cb, qr);
-    if (!qr->prefix || !qr->username || !qr->master_name || !qr->retry_timer ||
-        !qr->setup_timer) {
+    if (!qr->prefix || !qr->username || !qr->master_name || !qr->retry_timer || !qr->setup_timer) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -684,8 +691,8 @@ static void qr_schedule_retry(struct quota_redis *qr)
 
     evtimer_del(qr->setup_timer);
     evtimer_add(qr->retry_timer, &tv);
-    qr->backoff_ms = qr->backoff_ms * 2 > QR_BACKOFF_MAX_MS ? QR_BACKOFF_MAX_MS
-                                                            : qr->backoff_ms * 2;
+    qr->backoff_ms =
+        qr->backoff_ms * 2 > QR_BACKOFF_MAX_MS ? QR_BACKOFF_MAX_MS : qr->backoff_ms * 2;
 }
 
 /* Log a failure once per outage. */
@@ -778,17 +785,16 @@ static void qr_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
         qr->backoff_ms = QR_BACKOFF_MIN_MS;
         evtimer_del(qr->setup_timer);
         if (qr->outage_logged)
-            log_info("redis: connected again to %s%s%d; shared quotas in force",
-                     qr->server.host, qr->server.port ? ":" : "", qr->server.port);
+            log_info("redis: connected again to %s%s%d; shared quotas in force", qr->server.host,
+                     qr->server.port ? ":" : "", qr->server.port);
         qr->outage_logged = 0;
     }
 }
 
 static void qr_connect_data(struct quota_redis *qr)
 {
-    redisAsyncContext *ac = qr->server.port
-                                ? redisAsyncConnect(qr->server.host, qr->server.port)
-                                : redisAsyncConnectUnix(qr->server.host);
+    redisAsyncContext *ac = qr->server.port ? redisAsyncConnect(qr->server.host, qr->server.port)
+                                            : redisAsyncConnectUnix(qr->server.host);
 
     if (ac == NULL || ac->err) {
         qr->st.connect_failures++;
@@ -821,8 +827,7 @@ static void qr_connect_data(struct quota_redis *qr)
         redisAsyncCommand(ac, qr_setup_reply, qr_step_select, "SELECT %lld", qr->database);
     if (qr->nsentinels)
         redisAsyncCommand(ac, qr_setup_reply, qr_step_role, "ROLE");
-    redisAsyncCommand(ac, qr_setup_reply, qr_step_script, "SCRIPT LOAD %s",
-                      quota_redis_script);
+    redisAsyncCommand(ac, qr_setup_reply, qr_step_script, "SCRIPT LOAD %s", quota_redis_script);
     evtimer_add(qr->setup_timer, &qr->connect_timeout);
 }
 

@@ -8,9 +8,9 @@
  * deadline (redis_timeout) from an event-loop timer: hiredis 0.14 has no
  * async timeouts. A request that misses it is answered "unavailable" at
  * once; three misses in a row with no reply in between drop the connection
- * (re-made with back-off), so a hung Redis never stalls the daemon. Sentinel: the master comes from the first
- * Sentinel that answers; a lost connection or a READONLY reply (the master
- * was demoted) makes us ask again.
+ * (re-made with back-off), so a hung Redis never stalls the daemon. Sentinel: the master comes from
+ * the first Sentinel that answers; a lost connection or a READONLY reply (the master was demoted)
+ * makes us ask again.
  *
  * Contract: quota_redis_submit() either returns NULL at once (not connected:
  * the caller falls back) or calls the callback exactly once, later, from
@@ -56,8 +56,8 @@ struct quota_redis_stats {
 
 /* Settings are copied; the password file is read now. NULL with err set
  * on a bad setting (names the key). Connects in the background. */
-struct quota_redis *quota_redis_new(struct event_base *base, const struct store_conf *sc,
-                                    char *err, size_t errlen);
+struct quota_redis *quota_redis_new(struct event_base *base, const struct store_conf *sc, char *err,
+                                    size_t errlen);
 void quota_redis_free(struct quota_redis *qr);
 
 struct quota_redis_req *quota_redis_submit(struct quota_redis *qr, const struct quota_redis_op *op,

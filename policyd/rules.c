@@ -15,9 +15,9 @@ static const struct {
     const char *name;
     enum pstate state;
 } rules_states[] = {
-    {"CONNECT", PSTATE_CONNECT}, {"EHLO", PSTATE_EHLO},         {"HELO", PSTATE_HELO},
-    {"MAIL", PSTATE_MAIL},       {"RCPT", PSTATE_RCPT},         {"DATA", PSTATE_DATA},
-    {"END-OF-MESSAGE", PSTATE_EOM}, {"VRFY", PSTATE_VRFY},      {"ETRN", PSTATE_ETRN},
+    {"CONNECT", PSTATE_CONNECT},    {"EHLO", PSTATE_EHLO}, {"HELO", PSTATE_HELO},
+    {"MAIL", PSTATE_MAIL},          {"RCPT", PSTATE_RCPT}, {"DATA", PSTATE_DATA},
+    {"END-OF-MESSAGE", PSTATE_EOM}, {"VRFY", PSTATE_VRFY}, {"ETRN", PSTATE_ETRN},
 };
 
 enum pstate rules_state(const char *s, size_t len)
@@ -70,8 +70,7 @@ static int rules_set(struct decision *d, const char *rule, const char *action, i
     return final;
 }
 
-int rules_decide(const struct policyd_conf *c, const struct proto_request *req,
-                 struct decision *d)
+int rules_decide(const struct policyd_conf *c, const struct proto_request *req, struct decision *d)
 {
     const struct proto_value *user = &req->v[PA_SASL_USERNAME];
     const struct proto_value *client = &req->v[PA_CLIENT_ADDRESS];

@@ -59,7 +59,6 @@ int rules_recipient_is_local(const struct policyd_conf *c, const char *rcpt, siz
  * (a refusal, or a state/role that ends evaluation), 0 when it is a
  * permit-so-far (DUNNO or FILTER) that later stages such as quotas may
  * still turn into a refusal. */
-int rules_decide(const struct policyd_conf *c, const struct proto_request *req,
-                 struct decision *d);
+int rules_decide(const struct policyd_conf *c, const struct proto_request *req, struct decision *d);
 
 #endif

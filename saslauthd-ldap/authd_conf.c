@@ -41,8 +41,7 @@ static int authd_conf_check_filter(const struct conf_entry *e, const char *v, ch
     return ldap_pool_check_filter(v, err, errlen);
 }
 
-static int authd_conf_check_uri(const struct conf_entry *e, const char *v, char *err,
-                                size_t errlen)
+static int authd_conf_check_uri(const struct conf_entry *e, const char *v, char *err, size_t errlen)
 {
     (void)e;
     return ldap_pool_check_uri(v, err, errlen);
@@ -106,8 +105,8 @@ static int authd_conf_check_socket(const struct conf_entry *e, const char *v, ch
 #define AS(f) offsetof(struct authd_settings, f)
 #define H 3600000LL
 const struct conf_entry authd_conf_entries[] = {
-    {"authd_mux_socket", CONF_STR, "/var/spool/postfix/var/run/portreeve/mux", 0, 0,
-     AS(mux_socket), authd_conf_check_socket, "saslauthd-protocol socket (smtpd.conf saslauthd_path)"},
+    {"authd_mux_socket", CONF_STR, "/var/spool/postfix/var/run/portreeve/mux", 0, 0, AS(mux_socket),
+     authd_conf_check_socket, "saslauthd-protocol socket (smtpd.conf saslauthd_path)"},
     {"authd_gate_socket", CONF_STR, "/var/spool/postfix/var/run/portreeve/gate", 0, 0,
      AS(gate_socket), authd_conf_check_socket, "gate socket for the SASL plugin; empty = none"},
     {"authd_socket_mode", CONF_MODE, "0666", 0, 0, AS(socket_mode), NULL,
@@ -136,8 +135,8 @@ const struct conf_entry authd_conf_entries[] = {
      "search base (required)"},
     {"authd_ldap_scope", CONF_STR, "sub", 0, 0, AS(ldap_scope), authd_conf_check_scope,
      "search scope: base, one or sub"},
-    {"authd_ldap_filter", CONF_STR, "(&(objectClass=posixAccount)(uid=%u))", 0, 0,
-     AS(ldap_filter), authd_conf_check_filter,
+    {"authd_ldap_filter", CONF_STR, "(&(objectClass=posixAccount)(uid=%u))", 0, 0, AS(ldap_filter),
+     authd_conf_check_filter,
      "filter template: %u login, %r realm, %s service, escaped per RFC 4515"},
     {"authd_ldap_bind_dn", CONF_STR, "", 0, 0, AS(ldap_bind_dn), NULL,
      "service DN for the search; empty = anonymous"},
@@ -161,8 +160,8 @@ const struct conf_entry authd_conf_entries[] = {
      "realms accepted after @; empty = none"},
     {"authd_lockout_user_ip_limit", CONF_INT, "5", 0, 1000000, AS(lk_uip_limit), NULL,
      "failures per (user, client IP) that lock the pair; 0 = off"},
-    {"authd_lockout_user_ip_window", CONF_TIME, "15m", 1000, 7 * 24 * H, AS(lk_uip_window_ms),
-     NULL, "counting window per (user, client IP)"},
+    {"authd_lockout_user_ip_window", CONF_TIME, "15m", 1000, 7 * 24 * H, AS(lk_uip_window_ms), NULL,
+     "counting window per (user, client IP)"},
     {"authd_lockout_user_ip_time", CONF_TIME, "15m", 1000, 7 * 24 * H, AS(lk_uip_time_ms), NULL,
      "lock time per (user, client IP)"},
     {"authd_lockout_ip_limit", CONF_INT, "30", 0, 1000000, AS(lk_ip_limit), NULL,
@@ -183,8 +182,8 @@ const struct conf_entry authd_conf_entries[] = {
      authd_conf_check_nets, "client networks never counted or locked"},
     {"authd_lockout_ipv6_prefix", CONF_INT, "64", 1, 128, AS(lk_ipv6_prefix), NULL,
      "IPv6 clients are counted per prefix of this length"},
-    {"authd_lockout_memory_entries", CONF_INT, "100000", 16, 10000000, AS(lk_memory_entries),
-     NULL, "size of the embedded counter store (also the fallback while Redis is down)"},
+    {"authd_lockout_memory_entries", CONF_INT, "100000", 16, 10000000, AS(lk_memory_entries), NULL,
+     "size of the embedded counter store (also the fallback while Redis is down)"},
     {"authd_lockout_mirror_ttl", CONF_TIME, "1s", 0, 60000, AS(lk_mirror_ttl_ms), NULL,
      "how long a lockout counter read from Redis is trusted locally; 0 = ask Redis every time"},
     {"authd_cache_ttl", CONF_TIME, "0", 0, H, AS(cache_ttl_ms), NULL,

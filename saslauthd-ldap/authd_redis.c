@@ -135,8 +135,8 @@ static redisContext *authd_redis_via_sentinel(struct authd_redis *r)
         if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
             rep->element[0]->type == REDIS_REPLY_STRING) {
             char addr[300];
-            int n = snprintf(addr, sizeof(addr), "[%s]:%s", rep->element[0]->str,
-                             rep->element[1]->str);
+            int n =
+                snprintf(addr, sizeof(addr), "[%s]:%s", rep->element[0]->str, rep->element[1]->str);
             freeReplyObject(rep);
             if (n > 0 && (size_t)n < sizeof(addr))
                 return authd_redis_dial(addr, (size_t)n, r->connect_timeout_ms);

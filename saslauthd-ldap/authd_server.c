@@ -129,8 +129,7 @@ static void server_log_login(const struct job *j, const char *result, const char
              "reason=\"%s\"%s%s%s ms=%.1f",
              user, realm, service, j->addr[0] ? j->addr : "unknown", (long)j->pid, result, reason,
              j->out.cached ? " cached" : "", j->out.fell_back ? " store=embedded" : "",
-             j->out.on_loop ? " loop" : "",
-             (double)(util_now_us() - j->start_us) / 1000.0);
+             j->out.on_loop ? " loop" : "", (double)(util_now_us() - j->start_us) / 1000.0);
 }
 
 /* One log line per gate decision (routine "proceed" only in debug). */
@@ -493,7 +492,8 @@ static void server_on_hup(evutil_socket_t sig, short what, void *arg)
         strcmp(n->s.gate_socket, s->cfg->s.gate_socket) || n->s.workers != s->cfg->s.workers ||
         n->s.gate_workers != s->cfg->s.gate_workers ||
         n->s.lk_memory_entries != s->cfg->s.lk_memory_entries ||
-        n->s.cache_ttl_ms != s->cfg->s.cache_ttl_ms || n->s.cache_entries != s->cfg->s.cache_entries ||
+        n->s.cache_ttl_ms != s->cfg->s.cache_ttl_ms ||
+        n->s.cache_entries != s->cfg->s.cache_entries ||
         n->s.lk_mirror_ttl_ms != s->cfg->s.lk_mirror_ttl_ms ||
         n->s.dn_cache_ttl_ms != s->cfg->s.dn_cache_ttl_ms ||
         n->s.dn_cache_entries != s->cfg->s.dn_cache_entries)
@@ -641,7 +641,8 @@ int authd_server_run(const struct authd_server_params *p)
     ev[4] = evsignal_new(s.base, SIGTERM, server_on_term, &s);
     ev[5] = evsignal_new(s.base, SIGINT, server_on_term, &s);
     for (int i = 0; i < 6; i++)
-        if ((ev[i] == NULL && !(i == 1 && p->gate_fd < 0)) || (ev[i] && event_add(ev[i], NULL) < 0)) {
+        if ((ev[i] == NULL && !(i == 1 && p->gate_fd < 0)) ||
+            (ev[i] && event_add(ev[i], NULL) < 0)) {
             log_err("start-up failed: cannot register events");
             goto out;
         }
@@ -652,10 +653,10 @@ int authd_server_run(const struct authd_server_params *p)
         server_stop_workers(&s);
         goto out;
     }
-    log_info("ready: %zu workers, %lld gate workers, deadline %lldms, store %s%s",
-             s.nworkers, s.cfg->s.gate_workers, s.cfg->s.deadline_ms,
+    log_info("ready: %zu workers, %lld gate workers, deadline %lldms, store %s%s", s.nworkers,
+             s.cfg->s.gate_workers, s.cfg->s.deadline_ms,
              s.cfg->store.server[0] || s.cfg->store.sentinels[0] ? "redis+embedded fallback"
-                                                                  : "embedded",
+                                                                 : "embedded",
              s.shared.cache ? ", positive cache on" : "");
     if (s.shared.dncache)
         log_info("DN cache on: a search result is reused for %lldms", s.cfg->s.dn_cache_ttl_ms);

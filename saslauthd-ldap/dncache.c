@@ -75,8 +75,7 @@ static struct dncache_entry *dncache_set(const struct dncache *c, const char *ke
 }
 
 /* The live entry of key, or NULL. */
-static struct dncache_entry *dncache_find(const struct dncache *c, const char *key,
-                                          uint64_t now_ms)
+static struct dncache_entry *dncache_find(const struct dncache *c, const char *key, uint64_t now_ms)
 {
     struct dncache_entry *set = dncache_set(c, key);
 

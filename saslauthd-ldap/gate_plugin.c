@@ -44,7 +44,7 @@ enum gate_plugin_failmode { GATE_FAIL_OPEN, GATE_FAIL_TEMP };
 
 struct gate_plugin {
     sasl_auxprop_plug_t plug; /* handed to libsasl; freed with us */
-    int active;       /* 0 dormant, 1 active, -1 misconfigured (fail closed) */
+    int active;               /* 0 dormant, 1 active, -1 misconfigured (fail closed) */
     char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
     long timeout_ms;
     enum gate_plugin_failmode on_failure;
@@ -59,7 +59,8 @@ static const char *gate_plugin_opt(const sasl_utils_t *u, const char *key)
     const char *v = NULL;
     unsigned len = 0;
 
-    if (u->getopt == NULL || u->getopt(u->getopt_context, GATE_PLUGIN_NAME, key, &v, &len) != SASL_OK)
+    if (u->getopt == NULL ||
+        u->getopt(u->getopt_context, GATE_PLUGIN_NAME, key, &v, &len) != SASL_OK)
         return NULL;
     return v && *v ? v : NULL;
 }
@@ -108,8 +109,10 @@ static int gate_plugin_configure(struct gate_plugin *g, const sasl_utils_t *u)
     if (sock == NULL)
         return SASL_OK; /* dormant */
     if (sock[0] != '/' || strlen(sock) >= sizeof(g->socket)) {
-        u->log(NULL, SASL_LOG_ERR, "portreeve: portreeve_gate_socket must be an absolute path "
-                                   "shorter than %zu bytes", sizeof(g->socket));
+        u->log(NULL, SASL_LOG_ERR,
+               "portreeve: portreeve_gate_socket must be an absolute path "
+               "shorter than %zu bytes",
+               sizeof(g->socket));
         return SASL_BADPARAM;
     }
     memcpy(g->socket, sock, strlen(sock) + 1);
@@ -305,8 +308,8 @@ static int gate_plugin_lookup(void *glob, sasl_server_params_t *sp, unsigned fla
     lv = login_check(&g->login, user, login_len, realm, rlen);
     if (lv != LOGIN_OK) {
         u->seterror(u->conn, 0, "%s", LOGIN_USER_MESSAGE);
-        u->log(u->conn, SASL_LOG_WARN, "portreeve: refused login: %s: %s",
-               login_verdict_text(lv), LOGIN_USER_MESSAGE);
+        u->log(u->conn, SASL_LOG_WARN, "portreeve: refused login: %s: %s", login_verdict_text(lv),
+               LOGIN_USER_MESSAGE);
         return g->refusal_code;
     }
     gate_plugin_addr(sp, &addr, &alen);
@@ -360,9 +363,10 @@ static void gate_plugin_free(void *glob, const sasl_utils_t *utils)
         utils->free(g);
 }
 
-__attribute__((visibility("default"))) int
-sasl_auxprop_plug_init(const sasl_utils_t *utils, int max_version, int *out_version,
-                       sasl_auxprop_plug_t **plug, const char *plugname);
+__attribute__((visibility("default"))) int sasl_auxprop_plug_init(const sasl_utils_t *utils,
+                                                                  int max_version, int *out_version,
+                                                                  sasl_auxprop_plug_t **plug,
+                                                                  const char *plugname);
 
 int sasl_auxprop_plug_init(const sasl_utils_t *utils, int max_version, int *out_version,
                            sasl_auxprop_plug_t **plug, const char *plugname)

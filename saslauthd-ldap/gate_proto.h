@@ -46,7 +46,7 @@ struct gate_decoder {
     uint8_t hdr[4];
     size_t want, got;
     unsigned nfields;
-    unsigned field; /* field being read */
+    unsigned field;                    /* field being read */
     struct gate_field f[GATE_NFIELDS]; /* request fields; reply text in f[0] */
     int code;                          /* reply code */
     const char *error;                 /* static text after GATE_ERROR */

@@ -62,7 +62,8 @@ static int ldap_pool_options(const struct ldap_pool_conf *c, LDAP *ld, char *why
     int v3 = LDAP_VERSION3, zero = 0;
     struct timeval net = {(time_t)(c->connect_timeout_ms / 1000),
                           (suseconds_t)(c->connect_timeout_ms % 1000 * 1000)};
-    struct timeval op = {(time_t)(c->timeout_ms / 1000), (suseconds_t)(c->timeout_ms % 1000 * 1000)};
+    struct timeval op = {(time_t)(c->timeout_ms / 1000),
+                         (suseconds_t)(c->timeout_ms % 1000 * 1000)};
     int req = c->require_cert ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
     int tlsmin = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
 
@@ -118,8 +119,8 @@ static void ldap_pool_readahead(LDAP *ld)
 }
 
 /* Open a handle (StartTLS if configured) and, for search, bind as the service. */
-static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int service_bind,
-                          char *why, size_t whylen)
+static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int service_bind, char *why,
+                          size_t whylen)
 {
     LDAP *ld = NULL;
     int rc = ldap_initialize(&ld, c->uri);
@@ -277,8 +278,9 @@ static int ldap_pool_search(struct ldap_pool *p, const char *filter, char **dn, 
 {
     const struct ldap_pool_conf *c = p->conf;
     static const int scopes[] = {LDAP_SCOPE_BASE, LDAP_SCOPE_ONELEVEL, LDAP_SCOPE_SUBTREE};
-    char *attrs[] = {(char *)(uintptr_t) LDAP_NO_ATTRS, NULL};
-    struct timeval tv = {(time_t)(c->timeout_ms / 1000), (suseconds_t)(c->timeout_ms % 1000 * 1000)};
+    char *attrs[] = {(char *)(uintptr_t)LDAP_NO_ATTRS, NULL};
+    struct timeval tv = {(time_t)(c->timeout_ms / 1000),
+                         (suseconds_t)(c->timeout_ms % 1000 * 1000)};
     LDAPMessage *res = NULL, *e;
     int rc, n;
 
@@ -286,8 +288,8 @@ static int ldap_pool_search(struct ldap_pool *p, const char *filter, char **dn, 
     if (p->search == NULL && (rc = ldap_pool_open(c, &p->search, 1, why, whylen)) != LDAP_SUCCESS)
         return rc;
     /* sizelimit 2: enough to see that a filter is ambiguous. */
-    rc = ldap_search_ext_s(p->search, c->base, scopes[c->scope], filter, attrs, 0, NULL, NULL,
-                           &tv, 2, &res);
+    rc = ldap_search_ext_s(p->search, c->base, scopes[c->scope], filter, attrs, 0, NULL, NULL, &tv,
+                           2, &res);
     if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
         snprintf(why, whylen, "search: %s", ldap_err2string(rc));
         if (res)
@@ -383,9 +385,8 @@ static int ldap_pool_find(struct ldap_pool *p, const char *filter, char **dn, ch
 }
 
 /* Bind as dn, with one reconnect; the mapped result. */
-static enum ldap_pool_result ldap_pool_check(struct ldap_pool *p, const char *dn,
-                                             const char *pw, size_t pwlen, char *why,
-                                             size_t whylen)
+static enum ldap_pool_result ldap_pool_check(struct ldap_pool *p, const char *dn, const char *pw,
+                                             size_t pwlen, char *why, size_t whylen)
 {
     int rc = LDAP_OTHER;
     enum ldap_pool_result r;

@@ -36,15 +36,15 @@
 #define LDAP_POOL_DUMMY_RDN "cn=portreeve-authd-no-such-user"
 
 struct ldap_pool_conf {
-    const char *uri;       /* space-separated list */
-    const char *base;      /* search base */
-    int scope;             /* 0 base, 1 one, 2 sub */
-    const char *filter;    /* template with %u, %r, %s, %% */
-    const char *bind_dn;   /* "" = anonymous search */
-    const char *bind_pw;   /* NULL or the service password */
-    int starttls;          /* 1: StartTLS, mandatory */
-    const char *ca_file;   /* "" = system default */
-    int require_cert;      /* 1: demand a valid certificate */
+    const char *uri;     /* space-separated list */
+    const char *base;    /* search base */
+    int scope;           /* 0 base, 1 one, 2 sub */
+    const char *filter;  /* template with %u, %r, %s, %% */
+    const char *bind_dn; /* "" = anonymous search */
+    const char *bind_pw; /* NULL or the service password */
+    int starttls;        /* 1: StartTLS, mandatory */
+    const char *ca_file; /* "" = system default */
+    int require_cert;    /* 1: demand a valid certificate */
     long long connect_timeout_ms, timeout_ms;
 };
 

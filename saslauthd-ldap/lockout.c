@@ -48,10 +48,12 @@ int lockout_keys_make(const struct lockout_params *p, const char *user, size_t u
     out->ip_known = addr && alen > 0;
     if (out->ip_known && lockout_addr(p, addr, alen, ip, sizeof(ip)) < 0)
         return -1;
-    n[LOCKOUT_USER_IP] =
-        snprintf(out->k[LOCKOUT_USER_IP], LOCKOUT_KEY_MAX, "%s:v1:af:uip:{%s}:%s", p->prefix, u, ip);
-    n[LOCKOUT_IP] = snprintf(out->k[LOCKOUT_IP], LOCKOUT_KEY_MAX, "%s:v1:af:ip:{%s}", p->prefix, ip);
-    n[LOCKOUT_USER] = snprintf(out->k[LOCKOUT_USER], LOCKOUT_KEY_MAX, "%s:v1:af:u:{%s}", p->prefix, u);
+    n[LOCKOUT_USER_IP] = snprintf(out->k[LOCKOUT_USER_IP], LOCKOUT_KEY_MAX, "%s:v1:af:uip:{%s}:%s",
+                                  p->prefix, u, ip);
+    n[LOCKOUT_IP] =
+        snprintf(out->k[LOCKOUT_IP], LOCKOUT_KEY_MAX, "%s:v1:af:ip:{%s}", p->prefix, ip);
+    n[LOCKOUT_USER] =
+        snprintf(out->k[LOCKOUT_USER], LOCKOUT_KEY_MAX, "%s:v1:af:u:{%s}", p->prefix, u);
     n[LOCKOUT_KEY_OK] =
         snprintf(out->k[LOCKOUT_KEY_OK], LOCKOUT_KEY_MAX, "%s:v1:af:ok:{%s}:%s", p->prefix, u, ip);
     for (int i = 0; i <= LOCKOUT_NSCOPES; i++)
@@ -96,21 +98,20 @@ static size_t lockout_scopes(const struct lockout_params *p, const struct lockou
 
 /* Run one store operation on the primary, else on the fallback. */
 #define LOCKOUT_TRY(call_primary, call_fallback)                                                   \
-    do {                                                                                         \
-        if (fell_back)                                                                           \
-            *fell_back = 0;                                                                      \
-        if (primary.ops && (call_primary) == 0)                                                  \
-            break;                                                                               \
-        if (fell_back)                                                                           \
-            *fell_back = 1;                                                                      \
-        if (fallback.ops == NULL || (call_fallback) < 0)                                         \
-            return -1;                                                                           \
+    do {                                                                                           \
+        if (fell_back)                                                                             \
+            *fell_back = 0;                                                                        \
+        if (primary.ops && (call_primary) == 0)                                                    \
+            break;                                                                                 \
+        if (fell_back)                                                                             \
+            *fell_back = 1;                                                                        \
+        if (fallback.ops == NULL || (call_fallback) < 0)                                           \
+            return -1;                                                                             \
     } while (0)
 
 int lockout_check(const struct lockout_params *p, struct lockout_store primary,
-                  struct lockout_store fallback, const struct lockout_keys *keys,
-                  uint64_t now_ms, enum lockout_state *state, int *fell_back,
-                  long long counts_out[4])
+                  struct lockout_store fallback, const struct lockout_keys *keys, uint64_t now_ms,
+                  enum lockout_state *state, int *fell_back, long long counts_out[4])
 {
     const char *names[4];
     long long counts[4] = {0, 0, 0, 0};
@@ -165,17 +166,17 @@ int lockout_fail(const struct lockout_params *p, struct lockout_store primary,
 }
 
 int lockout_success(const struct lockout_params *p, struct lockout_store primary,
-                    struct lockout_store fallback, const struct lockout_keys *keys,
-                    uint64_t now_ms, int *fell_back)
+                    struct lockout_store fallback, const struct lockout_keys *keys, uint64_t now_ms,
+                    int *fell_back)
 {
     const char *set = keys->ip_known && p->known_ttl_ms > 0 ? keys->k[LOCKOUT_KEY_OK] : NULL;
 
     if (!keys->ip_known)
         return 0;
-    LOCKOUT_TRY(primary.ops->success(primary.ctx, keys->k[LOCKOUT_USER_IP], set, p->known_ttl_ms,
-                                     now_ms),
-                fallback.ops->success(fallback.ctx, keys->k[LOCKOUT_USER_IP], set,
-                                      p->known_ttl_ms, now_ms));
+    LOCKOUT_TRY(
+        primary.ops->success(primary.ctx, keys->k[LOCKOUT_USER_IP], set, p->known_ttl_ms, now_ms),
+        fallback.ops->success(fallback.ctx, keys->k[LOCKOUT_USER_IP], set, p->known_ttl_ms,
+                              now_ms));
     return 0;
 }
 

@@ -93,15 +93,14 @@ enum lockout_state lockout_decide(const struct lockout_params *p, const long lon
  * user, ok; may be NULL) for lockout_success_needed.
  */
 int lockout_check(const struct lockout_params *p, struct lockout_store primary,
-                  struct lockout_store fallback, const struct lockout_keys *keys,
-                  uint64_t now_ms, enum lockout_state *state, int *fell_back,
-                  long long counts[4]);
+                  struct lockout_store fallback, const struct lockout_keys *keys, uint64_t now_ms,
+                  enum lockout_state *state, int *fell_back, long long counts[4]);
 int lockout_fail(const struct lockout_params *p, struct lockout_store primary,
                  struct lockout_store fallback, const struct lockout_keys *keys, uint64_t now_ms,
                  enum lockout_state *state_after, int *fell_back);
 int lockout_success(const struct lockout_params *p, struct lockout_store primary,
-                    struct lockout_store fallback, const struct lockout_keys *keys,
-                    uint64_t now_ms, int *fell_back);
+                    struct lockout_store fallback, const struct lockout_keys *keys, uint64_t now_ms,
+                    int *fell_back);
 
 /*
  * Would lockout_success change anything, given the counts a check just

@@ -409,8 +409,8 @@ void verify_gate(struct verify_worker *w, struct verify_shared *sh, struct authd
         return;
     }
     verify_stores(w, sh, &primary, &fallback);
-    if (lockout_check(&cfg->lockout, primary, fallback, &keys, now_ms, &st, &out->fell_back,
-                      NULL) < 0) {
+    if (lockout_check(&cfg->lockout, primary, fallback, &keys, now_ms, &st, &out->fell_back, NULL) <
+        0) {
         verify_set(out, VERIFY_OK, "counter store failed; proceed");
         return;
     }

@@ -43,10 +43,10 @@ struct verify_outcome {
 };
 
 struct verify_shared {
-    struct lockout_mem *mem;      /* never NULL */
-    struct pcache *cache;         /* NULL: off */
-    struct lockmirror *mirror;    /* NULL: off (every Redis check is a round trip) */
-    struct dncache *dncache;      /* NULL: off (every verification searches) */
+    struct lockout_mem *mem;   /* never NULL */
+    struct pcache *cache;      /* NULL: off */
+    struct lockmirror *mirror; /* NULL: off (every Redis check is a round trip) */
+    struct dncache *dncache;   /* NULL: off (every verification searches) */
 };
 
 struct verify_worker;

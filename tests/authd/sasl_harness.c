@@ -44,17 +44,28 @@ static int harness_log(void *ctx, int level, const char *msg)
 static const char *harness_name(int rc)
 {
     switch (rc) {
-    case SASL_OK: return "SASL_OK";
-    case SASL_BADAUTH: return "SASL_BADAUTH";
-    case SASL_NOUSER: return "SASL_NOUSER";
-    case SASL_UNAVAIL: return "SASL_UNAVAIL";
-    case SASL_FAIL: return "SASL_FAIL";
-    case SASL_DISABLED: return "SASL_DISABLED";
-    case SASL_BADPARAM: return "SASL_BADPARAM";
-    case SASL_NOAUTHZ: return "SASL_NOAUTHZ";
-    case SASL_NOMECH: return "SASL_NOMECH";
-    case SASL_TRYAGAIN: return "SASL_TRYAGAIN";
-    default: return "other";
+    case SASL_OK:
+        return "SASL_OK";
+    case SASL_BADAUTH:
+        return "SASL_BADAUTH";
+    case SASL_NOUSER:
+        return "SASL_NOUSER";
+    case SASL_UNAVAIL:
+        return "SASL_UNAVAIL";
+    case SASL_FAIL:
+        return "SASL_FAIL";
+    case SASL_DISABLED:
+        return "SASL_DISABLED";
+    case SASL_BADPARAM:
+        return "SASL_BADPARAM";
+    case SASL_NOAUTHZ:
+        return "SASL_NOAUTHZ";
+    case SASL_NOMECH:
+        return "SASL_NOMECH";
+    case SASL_TRYAGAIN:
+        return "SASL_TRYAGAIN";
+    default:
+        return "other";
     }
 }
 
@@ -95,8 +106,8 @@ int main(int argc, char **argv)
         printf("RESULT init %s %d\n", harness_name(rc), rc);
         return 3;
     }
-    rc = sasl_server_new("smtp", "mail.example.test", realm, "127.0.0.1;25", remote, NULL, 0,
-                         &conn);
+    rc =
+        sasl_server_new("smtp", "mail.example.test", realm, "127.0.0.1;25", remote, NULL, 0, &conn);
     if (rc != SASL_OK) {
         printf("RESULT new %s %d\n", harness_name(rc), rc);
         return 3;

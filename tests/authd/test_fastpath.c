@@ -232,7 +232,8 @@ static void test_front_store_reads_once_per_ttl_and_sees_own_locks_at_once(void 
     }
     assert_int_equal(lockout_check(&p, fs, none, &k, 1000 + TTL - 1, &st, NULL, NULL), 0);
     if (st != LOCKOUT_NONE)
-        fail_msg("within the TTL: got %s, want the (documented) stale none", lockout_state_text(st));
+        fail_msg("within the TTL: got %s, want the (documented) stale none",
+                 lockout_state_text(st));
     assert_int_equal(lockout_check(&p, fs, none, &k, 1000 + TTL, &st, NULL, NULL), 0);
     if (st != LOCKOUT_LOCKED_USER_IP)
         fail_msg("after the TTL: got %s, want user+ip locked", lockout_state_text(st));
@@ -339,8 +340,8 @@ static void request(struct mux_decoder *d, const char *login, const char *pw)
 static void cache_put(struct pcache *c, const struct mux_decoder *d, uint64_t now)
 {
     const struct mux_field *f = d->f;
-    struct pcache_req r = {f[MUX_LOGIN].buf,    f[MUX_REALM].buf, f[MUX_SERVICE].buf,
-                           f[MUX_PASSWORD].buf, f[MUX_LOGIN].len, f[MUX_REALM].len,
+    struct pcache_req r = {f[MUX_LOGIN].buf,    f[MUX_REALM].buf,   f[MUX_SERVICE].buf,
+                           f[MUX_PASSWORD].buf, f[MUX_LOGIN].len,   f[MUX_REALM].len,
                            f[MUX_SERVICE].len,  f[MUX_PASSWORD].len};
     pcache_put(c, &r, now);
 }
@@ -462,14 +463,13 @@ static void test_loop_sends_a_hit_that_must_write_to_a_worker(void **state)
     request(&d, "alice", "s3cret-A");
     cache_put(sh.cache, &d, 10);
     assert_int_equal(lockout_keys_make(&cfg->lockout, "alice", 5, "192.0.2.7", 9, &k), 0);
-    assert_int_equal(lockout_check(&cfg->lockout, lockmirror_front_store(&front), none, &k, 20,
-                                   &st, NULL, NULL),
-                     0);
+    assert_int_equal(
+        lockout_check(&cfg->lockout, lockmirror_front_store(&front), none, &k, 20, &st, NULL, NULL),
+        0);
     if (verify_login_fast(&sh, cfg, &d, "192.0.2.7", 30, &out) != 0)
         fail_msg("hit on a pair not yet known-good: got decided on the loop, want a worker");
-    assert_int_equal(lockout_success(&cfg->lockout, lockmirror_front_store(&front), none, &k, 40,
-                                     NULL),
-                     0);
+    assert_int_equal(
+        lockout_success(&cfg->lockout, lockmirror_front_store(&front), none, &k, 40, NULL), 0);
     if (verify_login_fast(&sh, cfg, &d, "192.0.2.7", 50, &out) != 1 || !out.cached)
         fail_msg("hit on a known-good pair: got a hand-over, want OK from the loop");
     pcache_free(sh.cache);

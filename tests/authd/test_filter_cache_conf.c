@@ -50,12 +50,13 @@ static void test_filter_tokens_and_bad_templates(void **state)
     char out[LDAP_POOL_FILTER_MAX], err[128], tiny[8];
 
     (void)state;
-    assert_int_equal(ldap_pool_filter("(&(uid=%u)(mail=%u@%r)(x=%s)(p=100%%))", "bob", 3,
-                                      "ex*", 3, "smtp", 4, out, sizeof(out)),
+    assert_int_equal(ldap_pool_filter("(&(uid=%u)(mail=%u@%r)(x=%s)(p=100%%))", "bob", 3, "ex*", 3,
+                                      "smtp", 4, out, sizeof(out)),
                      0);
     assert_string_equal(out, "(&(uid=bob)(mail=bob@ex\\2A)(x=smtp)(p=100%))");
     assert_int_equal(ldap_pool_filter("(uid=%x)", "a", 1, "", 0, "", 0, out, sizeof(out)), -1);
-    assert_int_equal(ldap_pool_filter("(uid=%u)", "abcdefgh", 8, "", 0, "", 0, tiny, sizeof(tiny)), -1);
+    assert_int_equal(ldap_pool_filter("(uid=%u)", "abcdefgh", 8, "", 0, "", 0, tiny, sizeof(tiny)),
+                     -1);
     assert_int_equal(ldap_pool_check_filter("(uid=%u)", err, sizeof(err)), 0);
     assert_int_equal(ldap_pool_check_filter("uid=%u", err, sizeof(err)), -1);
     assert_int_equal(ldap_pool_check_filter("(uid=alice)", err, sizeof(err)), -1);

@@ -64,10 +64,10 @@ static void succeed(const struct lockout_params *p, struct lockout_mem *m, const
     assert_int_equal(lockout_success(p, none, lockout_mem_store(m), &k, now, NULL), 0);
 }
 
-#define EXPECT(got, want)                                                                         \
-    do {                                                                                          \
-        enum lockout_state g_ = (got), w_ = (want);                                               \
-        if (g_ != w_)                                                                             \
+#define EXPECT(got, want)                                                                          \
+    do {                                                                                           \
+        enum lockout_state g_ = (got), w_ = (want);                                                \
+        if (g_ != w_)                                                                              \
             fail_msg("%s: got %s, want %s", #got, lockout_state_text(g_), lockout_state_text(w_)); \
     } while (0)
 
@@ -114,8 +114,9 @@ static void test_lockout_success_clears_the_pair_only(void **state)
     fail_n(&p, m, "dave", "192.0.2.9", 1, t);
     succeed(&p, m, "carol", "192.0.2.9", t);
     fail_n(&p, m, "carol", "192.0.2.9", 2, t);
-    EXPECT(check(&p, m, "carol", "192.0.2.9", t), LOCKOUT_NONE); /* pair: 2 (cleared, then 2); ip: 5 < 6 */
-    fail_n(&p, m, "erin", "192.0.2.9", 1, t);                    /* ip: 2+1+2+1 = 6 >= 6 */
+    EXPECT(check(&p, m, "carol", "192.0.2.9", t),
+           LOCKOUT_NONE);                     /* pair: 2 (cleared, then 2); ip: 5 < 6 */
+    fail_n(&p, m, "erin", "192.0.2.9", 1, t); /* ip: 2+1+2+1 = 6 >= 6 */
     EXPECT(check(&p, m, "frank", "192.0.2.9", t), LOCKOUT_LOCKED_IP);
     lockout_mem_free(m);
 }

@@ -23,8 +23,7 @@ static void check_cases(const struct login_policy *p, const struct login_case *c
 {
     for (size_t i = 0; i < n; i++) {
         size_t len = c[i].len ? c[i].len : strlen(c[i].login);
-        enum login_verdict got =
-            login_check(p, c[i].login, len, c[i].realm, strlen(c[i].realm));
+        enum login_verdict got = login_check(p, c[i].login, len, c[i].realm, strlen(c[i].realm));
         if (got != c[i].want)
             fail_msg("login \"%s\" realm \"%s\": got %s, want %s", c[i].login, c[i].realm,
                      login_verdict_text(got), login_verdict_text(c[i].want));
@@ -84,9 +83,8 @@ static void test_login_accepted_realms_match_case_insensitively(void **state)
     };
 
     (void)state;
-    assert_int_equal(login_policy_init(&p, NULL, 64, "example.org, mail.example.org", err,
-                                       sizeof(err)),
-                     0);
+    assert_int_equal(
+        login_policy_init(&p, NULL, 64, "example.org, mail.example.org", err, sizeof(err)), 0);
     assert_int_equal(p.nrealms, 2);
     check_cases(&p, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -115,8 +113,12 @@ static void test_login_policy_rejects_bad_settings(void **state)
         long long max;
         const char *realms;
     } bad[] = {
-        {"", 64, ""},        {"z-a", 64, ""},       {"a-z", 0, ""},
-        {"a-z", 257, ""},    {"a-z", 64, "a*b"},    {"a-z", 64, "x@y"},
+        {"", 64, ""},
+        {"z-a", 64, ""},
+        {"a-z", 0, ""},
+        {"a-z", 257, ""},
+        {"a-z", 64, "a*b"},
+        {"a-z", 64, "x@y"},
         {"a-z", 64, "a b c d e f g h i j k l m n o p q"},
     };
 
@@ -133,10 +135,8 @@ static void test_login_split_uses_last_at(void **state)
         const char *in;
         const char *user, *realm;
     } cases[] = {
-        {"alice", "alice", ""},
-        {"alice@example.org", "alice", "example.org"},
-        {"a@b@c", "a@b", "c"},
-        {"alice@", "alice", ""},
+        {"alice", "alice", ""},  {"alice@example.org", "alice", "example.org"},
+        {"a@b@c", "a@b", "c"},   {"alice@", "alice", ""},
         {"@realm", "", "realm"},
     };
 

@@ -14,8 +14,8 @@
 #include "gate_proto.h"
 #include "mux_proto.h"
 
-static size_t mux_request(uint8_t *buf, size_t buflen, const char *l, const char *p,
-                          const char *s, const char *r)
+static size_t mux_request(uint8_t *buf, size_t buflen, const char *l, const char *p, const char *s,
+                          const char *r)
 {
     const char *f[4] = {l, p, s, r};
     size_t lens[4] = {strlen(l), strlen(p), strlen(s), strlen(r)};

@@ -9,8 +9,8 @@
 struct bench_addr {
     struct sockaddr_storage ss;
     socklen_t len;
-    int family;      /* AF_UNIX, AF_INET or AF_INET6 */
-    char path[108];  /* AF_UNIX only: the socket path, for unlink() */
+    int family;     /* AF_UNIX, AF_INET or AF_INET6 */
+    char path[108]; /* AF_UNIX only: the socket path, for unlink() */
 };
 
 /* Parse SPEC into OUT; 0 on success, -1 with a message in ERR. */

@@ -84,23 +84,36 @@ struct variant {
     char policy_context[16];
 };
 
-#define VFIELD(f) {#f, offsetof(struct variant, f)}
+#define VFIELD(f)                                                                                  \
+    {                                                                                              \
+#f, offsetof(struct variant, f)                                                            \
+    }
 static const struct {
     const char *name;
     size_t off;
 } variant_fields[] = {
-    VFIELD(protocol_state), VFIELD(client_address),  VFIELD(client_port),
-    VFIELD(server_address), VFIELD(server_port),     VFIELD(sender),
-    VFIELD(recipient),      VFIELD(recipient_count), VFIELD(queue_id),
-    VFIELD(instance),       VFIELD(size),            VFIELD(sasl_method),
-    VFIELD(sasl_username),  VFIELD(encryption_protocol), VFIELD(encryption_cipher),
-    VFIELD(encryption_keysize), VFIELD(policy_context),
+    VFIELD(protocol_state),
+    VFIELD(client_address),
+    VFIELD(client_port),
+    VFIELD(server_address),
+    VFIELD(server_port),
+    VFIELD(sender),
+    VFIELD(recipient),
+    VFIELD(recipient_count),
+    VFIELD(queue_id),
+    VFIELD(instance),
+    VFIELD(size),
+    VFIELD(sasl_method),
+    VFIELD(sasl_username),
+    VFIELD(encryption_protocol),
+    VFIELD(encryption_cipher),
+    VFIELD(encryption_keysize),
+    VFIELD(policy_context),
 };
 
 static const char *const onnet_v4[] = {"127.0.0.1", "10.1.2.3", "10.200.0.2", "10.77.0.19"};
 static const char *const onnet_v6[] = {"2001:db8:1::25", "2001:db8:1:4::a", "::ffff:10.9.8.7"};
-static const char *const offnet_v4[] = {"192.0.2.10", "198.51.100.77", "203.0.113.5",
-                                        "100.64.3.2"};
+static const char *const offnet_v4[] = {"192.0.2.10", "198.51.100.77", "203.0.113.5", "100.64.3.2"};
 static const char *const offnet_v6[] = {"2001:db8:ff::9", "2001:db8:2::1", "2a01:4f8:1:2::3"};
 static const char *const users[] = {"alice@example.edu", "bob@example.edu", "carol",
                                     "dave@mail.example.edu"};
@@ -162,8 +175,8 @@ static int finish_tmpl(struct bench_req_set *s, struct tmpl *cur, char *err, siz
 }
 
 /* Append the attribute in LINE (LEN bytes, no newline) to CUR. */
-static int add_attr(struct tmpl *cur, const char *line, size_t len, const char *path,
-                    size_t lineno, char *err, size_t errlen)
+static int add_attr(struct tmpl *cur, const char *line, size_t len, const char *path, size_t lineno,
+                    char *err, size_t errlen)
 {
     const char *eq = memchr(line, '=', len);
     if (eq == NULL || eq == line) {
@@ -171,8 +184,7 @@ static int add_attr(struct tmpl *cur, const char *line, size_t len, const char *
         return -1;
     }
     if (cur->n >= BENCH_REQ_MAX_ATTRS) {
-        snprintf(err, errlen, "%s:%zu: more than %d attributes", path, lineno,
-                 BENCH_REQ_MAX_ATTRS);
+        snprintf(err, errlen, "%s:%zu: more than %d attributes", path, lineno, BENCH_REQ_MAX_ATTRS);
         return -1;
     }
     struct attr *a = &cur->attrs[cur->n];
@@ -217,8 +229,7 @@ int bench_req_load_file(struct bench_req_set *s, const char *path, char *err, si
         if (len > 0 && line[len - 1] == '\n')
             len--;
         if (len > BENCH_REQ_MAX_LINE) {
-            snprintf(err, errlen, "%s:%zu: line longer than %d", path, lineno,
-                     BENCH_REQ_MAX_LINE);
+            snprintf(err, errlen, "%s:%zu: line longer than %d", path, lineno, BENCH_REQ_MAX_LINE);
             rc = -1;
             break;
         }
@@ -312,10 +323,10 @@ static int draw_variant(struct variant *v, uint64_t *st, struct bench_req_mix *m
     mix->port465 += port == 465;
 
     int onnet = chance(st, 40), v6 = chance(st, 30);
-    const char *addr = onnet ? (v6 ? onnet_v6[rnd(st) % NELEM(onnet_v6)]
-                                   : onnet_v4[rnd(st) % NELEM(onnet_v4)])
-                             : (v6 ? offnet_v6[rnd(st) % NELEM(offnet_v6)]
-                                   : offnet_v4[rnd(st) % NELEM(offnet_v4)]);
+    const char *addr =
+        onnet
+            ? (v6 ? onnet_v6[rnd(st) % NELEM(onnet_v6)] : onnet_v4[rnd(st) % NELEM(onnet_v4)])
+            : (v6 ? offnet_v6[rnd(st) % NELEM(offnet_v6)] : offnet_v4[rnd(st) % NELEM(offnet_v4)]);
     put(v->client_address, sizeof(v->client_address), addr);
     put(v->server_address, sizeof(v->server_address), v6 ? "::1" : "127.0.0.1");
     snprintf(v->client_port, sizeof(v->client_port), "%u", (unsigned)(1024 + rnd(st) % 64000));
@@ -348,7 +359,8 @@ static int draw_variant(struct variant *v, uint64_t *st, struct bench_req_mix *m
 
     int local = chance(st, 50);
     put(v->recipient, sizeof(v->recipient),
-        local ? local_rcpts[rnd(st) % NELEM(local_rcpts)] : remote_addrs[rnd(st) % NELEM(remote_addrs)]);
+        local ? local_rcpts[rnd(st) % NELEM(local_rcpts)]
+              : remote_addrs[rnd(st) % NELEM(remote_addrs)]);
     mix->local_rcpt += (size_t)local;
 
     int eom = chance(st, 25);
@@ -378,7 +390,7 @@ static int draw_variant(struct variant *v, uint64_t *st, struct bench_req_mix *m
 }
 
 /* Overridden value of attribute NAME in V, or NULL to keep the template's. */
-static const char *override(const struct variant *v, const char *name)
+static const char * override(const struct variant *v, const char *name)
 {
     for (size_t i = 0; i < NELEM(variant_fields); i++)
         if (strcmp(variant_fields[i].name, name) == 0)
@@ -422,7 +434,8 @@ int bench_req_generate(struct bench_req_set *s, size_t count, uint64_t seed, cha
         if (s->tmpls[i].eom >= 0)
             by_state[s->tmpls[i].eom]++;
     if (by_state[0] == 0 || by_state[1] == 0) {
-        snprintf(err, errlen, "need at least one RCPT and one END-OF-MESSAGE template, have %zu and %zu",
+        snprintf(err, errlen,
+                 "need at least one RCPT and one END-OF-MESSAGE template, have %zu and %zu",
                  by_state[0], by_state[1]);
         return -1;
     }

@@ -13,11 +13,11 @@ struct bench_req_set;
 struct bench_req_mix {
     size_t total;
     size_t port25, port587, port465;
-    size_t with_context;   /* policy_context names the role */
+    size_t with_context; /* policy_context names the role */
     size_t onnet, ipv6;
     size_t authed, tls;
     size_t local_rcpt;
-    size_t eom;            /* protocol_state=END-OF-MESSAGE, else RCPT */
+    size_t eom; /* protocol_state=END-OF-MESSAGE, else RCPT */
 };
 
 struct bench_req_set *bench_req_new(void);

@@ -164,8 +164,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     client_close(arg);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct server *srv = arg;
     (void)l;
@@ -259,9 +259,14 @@ int main(int argc, char **argv)
                 srv.max_conns > 1000000)
                 usage();
             break;
-        case 'P': pidfile = optarg; break;
-        case 'W': write_now = 1; break;
-        default: usage();
+        case 'P':
+            pidfile = optarg;
+            break;
+        case 'W':
+            write_now = 1;
+            break;
+        default:
+            usage();
         }
     }
     if (nspecs == 0 || optind != argc)

@@ -342,9 +342,8 @@ static void raise_nofile(size_t need)
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     if (rl.rlim_cur < need + 64) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need + 64
-                          ? (rlim_t)(need + 64)
-                          : rl.rlim_max;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need + 64 ? (rlim_t)(need + 64)
+                                                                              : rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
 }
@@ -440,8 +439,8 @@ static void report(struct loadgen *lg, const char *spec, double warm, int quiet)
                lg->nconns, secs, warm);
         printf("mix        %zu variants: port 25/587/465 %zu/%zu/%zu, policy_context %zu, "
                "on-net %zu, IPv6 %zu, SASL %zu, TLS %zu, local rcpt %zu, END-OF-MESSAGE %zu\n",
-               m.total, m.port25, m.port587, m.port465, m.with_context, m.onnet, m.ipv6,
-               m.authed, m.tls, m.local_rcpt, m.eom);
+               m.total, m.port25, m.port587, m.port465, m.with_context, m.onnet, m.ipv6, m.authed,
+               m.tls, m.local_rcpt, m.eom);
         printf("requests   %llu = %.0f req/s, errors %llu, reconnects %llu\n",
                (unsigned long long)lg->completed, rps, (unsigned long long)lg->errors,
                (unsigned long long)lg->reconnects);
@@ -477,19 +476,44 @@ int main(int argc, char **argv)
 
     while ((opt = getopt(argc, argv, "s:c:t:n:w:p:d:V:S:T:i:q")) != -1) {
         switch (opt) {
-        case 's': spec = optarg; break;
-        case 'c': conns = (size_t)num_arg(optarg, "connection count", LOADGEN_MAX_CONNS); break;
-        case 't': secs = num_arg(optarg, "duration", 3600); break;
-        case 'n': count = (uint64_t)num_arg(optarg, "request count", 1e12); break;
-        case 'w': warm = num_arg(optarg, "warm-up", 60); break;
-        case 'p': pid = (long)num_arg(optarg, "pid", 4194304); break;
-        case 'd': dir = optarg; break;
-        case 'V': variants = (size_t)num_arg(optarg, "variant count", 1000000); break;
-        case 'S': seed = (uint64_t)num_arg(optarg, "seed", 1e15); break;
-        case 'T': timeout_ms = num_arg(optarg, "timeout", 600000); break;
-        case 'i': idle = (size_t)num_arg(optarg, "idle connection count", LOADGEN_MAX_CONNS); break;
-        case 'q': quiet = 1; break;
-        default: usage();
+        case 's':
+            spec = optarg;
+            break;
+        case 'c':
+            conns = (size_t)num_arg(optarg, "connection count", LOADGEN_MAX_CONNS);
+            break;
+        case 't':
+            secs = num_arg(optarg, "duration", 3600);
+            break;
+        case 'n':
+            count = (uint64_t)num_arg(optarg, "request count", 1e12);
+            break;
+        case 'w':
+            warm = num_arg(optarg, "warm-up", 60);
+            break;
+        case 'p':
+            pid = (long)num_arg(optarg, "pid", 4194304);
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'V':
+            variants = (size_t)num_arg(optarg, "variant count", 1000000);
+            break;
+        case 'S':
+            seed = (uint64_t)num_arg(optarg, "seed", 1e15);
+            break;
+        case 'T':
+            timeout_ms = num_arg(optarg, "timeout", 600000);
+            break;
+        case 'i':
+            idle = (size_t)num_arg(optarg, "idle connection count", LOADGEN_MAX_CONNS);
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        default:
+            usage();
         }
     }
     if (spec == NULL || optind != argc || (idle == 0 && conns == 0) || variants == 0 ||

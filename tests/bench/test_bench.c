@@ -174,8 +174,8 @@ static void test_req_generates_wellformed_postfix_requests(void **state)
     };
     for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
         if (*want[k].got < want[k].lo || *want[k].got > want[k].hi)
-            fail_msg("%s: got %zu of 2000, want %zu..%zu", want[k].what, *want[k].got,
-                     want[k].lo, want[k].hi);
+            fail_msg("%s: got %zu of 2000, want %zu..%zu", want[k].what, *want[k].got, want[k].lo,
+                     want[k].hi);
     bench_req_free(s);
 }
 
@@ -208,10 +208,10 @@ static void test_addr_parses_endpoints(void **state)
         const char *spec;
         int ok, family;
     } cases[] = {
-        {"unix:/tmp/x.sock", 1, AF_UNIX},   {"inet:127.0.0.1:25001", 1, AF_INET},
-        {"inet:[::1]:25001", 1, AF_INET6},  {"inet:127.0.0.1:0", 0, 0},
-        {"inet:127.0.0.1:65536", 0, 0},     {"inet:localhost:25", 0, 0},
-        {"inet:127.0.0.1", 0, 0},           {"unix:", 0, 0},
+        {"unix:/tmp/x.sock", 1, AF_UNIX},  {"inet:127.0.0.1:25001", 1, AF_INET},
+        {"inet:[::1]:25001", 1, AF_INET6}, {"inet:127.0.0.1:0", 0, 0},
+        {"inet:127.0.0.1:65536", 0, 0},    {"inet:localhost:25", 0, 0},
+        {"inet:127.0.0.1", 0, 0},          {"unix:", 0, 0},
         {"tcp:127.0.0.1:25", 0, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

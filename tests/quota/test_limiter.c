@@ -109,13 +109,12 @@ static void test_limiter_exact_at_window_edge(void **state)
         uint64_t t;
         enum limiter_verdict want;
     } steps[] = {
-        {0, LIMITER_OK},        {0, LIMITER_OK},        {500, LIMITER_OK},
-        {999, LIMITER_EXCEEDED}, {9999, LIMITER_EXCEEDED}, {10000, LIMITER_EXCEEDED},
+        {0, LIMITER_OK},           {0, LIMITER_OK},           {500, LIMITER_OK},
+        {999, LIMITER_EXCEEDED},   {9999, LIMITER_EXCEEDED},  {10000, LIMITER_EXCEEDED},
         {10999, LIMITER_EXCEEDED}, /* bucket 0 is still within the counted span */
         {11000, LIMITER_OK},       /* all three have left: three slots again */
-        {11000, LIMITER_OK},       {11500, LIMITER_OK},
-        {11999, LIMITER_EXCEEDED}, {20999, LIMITER_EXCEEDED},
-        {21999, LIMITER_EXCEEDED}, {22000, LIMITER_OK},
+        {11000, LIMITER_OK},       {11500, LIMITER_OK},       {11999, LIMITER_EXCEEDED},
+        {20999, LIMITER_EXCEEDED}, {21999, LIMITER_EXCEEDED}, {22000, LIMITER_OK},
     };
     struct limiter_limits l = limits_of("3/10s", "", 10);
     struct limiter_state *s = limiter_state_new();
@@ -123,8 +122,8 @@ static void test_limiter_exact_at_window_edge(void **state)
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         enum limiter_verdict v = send_one(s, &l, steps[i].t, 1, i + 1);
         if (v != steps[i].want)
-            fail_msg("step %zu t=%llu: got verdict %d, want %d", i,
-                     (unsigned long long)steps[i].t, v, steps[i].want);
+            fail_msg("step %zu t=%llu: got verdict %d, want %d", i, (unsigned long long)steps[i].t,
+                     v, steps[i].want);
     }
     limiter_state_free(s);
 }
@@ -162,8 +161,7 @@ static void test_limiter_never_exceeds_any_window(void **state)
             if (v == LIMITER_EXCEEDED && inspan + k <= N)
                 fail_msg("%s B=%u t=%llu: refused %llu with %llu in the last W+g, N=%llu",
                          cases[c].spec, cases[c].buckets, (unsigned long long)t,
-                         (unsigned long long)k, (unsigned long long)inspan,
-                         (unsigned long long)N);
+                         (unsigned long long)k, (unsigned long long)inspan, (unsigned long long)N);
             if (v == LIMITER_OK) {
                 at[n] = t;
                 cnt[n++] = k;

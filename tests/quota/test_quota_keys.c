@@ -37,10 +37,17 @@ static void test_keys_carry_prefix_version_and_hash_tag(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = 0;
         switch (cases[i].which) {
-        case 0: n = quota_redis_key_pending(k, sizeof(k), "pp", p, strlen(p)); break;
-        case 1: n = quota_redis_key_series(k, sizeof(k), "pp", &w, 60, p, strlen(p)); break;
-        case 2: n = quota_redis_key_series(k, sizeof(k), "pp", &r, 60, p, strlen(p)); break;
-        default: n = quota_redis_key_done(k, sizeof(k), "pp", p, strlen(p), cases[i].instance);
+        case 0:
+            n = quota_redis_key_pending(k, sizeof(k), "pp", p, strlen(p));
+            break;
+        case 1:
+            n = quota_redis_key_series(k, sizeof(k), "pp", &w, 60, p, strlen(p));
+            break;
+        case 2:
+            n = quota_redis_key_series(k, sizeof(k), "pp", &r, 60, p, strlen(p));
+            break;
+        default:
+            n = quota_redis_key_done(k, sizeof(k), "pp", p, strlen(p), cases[i].instance);
         }
         if (n == 0 || strncmp(k, cases[i].want, strlen(cases[i].want)) != 0)
             fail_msg("case %zu: got \"%s\", want \"%s\"", i, n ? k : "(none)", cases[i].want);
@@ -90,8 +97,8 @@ static void test_principal_normalizes_users_and_prefixes_addresses(void **state)
     {
         char longname[400], out[QUOTA_PRINCIPAL_MAX];
         memset(longname, 'A', sizeof(longname));
-        size_t n = quota_principal(&q, longname, sizeof(longname), "192.0.2.1", 9, out,
-                                   sizeof(out));
+        size_t n =
+            quota_principal(&q, longname, sizeof(longname), "192.0.2.1", 9, out, sizeof(out));
         if (n != 19 || strncmp(out, "u:h", 3) != 0)
             fail_msg("got \"%.*s\", want u:h + 16 hex digits", (int)n, out);
     }
@@ -126,8 +133,8 @@ static void test_map_parses_limits_exemptions_and_rejects_junk(void **state)
         int rc = quota_conf_parse_map(cases[i].text, strlen(cases[i].text), &q, &m, &n, err,
                                       sizeof(err));
         if (rc != cases[i].rc || (rc == 0 && n != cases[i].n))
-            fail_msg("case %zu: got rc %d n %zu (%s), want rc %d n %zu", i, rc, n, err,
-                     cases[i].rc, cases[i].n);
+            fail_msg("case %zu: got rc %d n %zu (%s), want rc %d n %zu", i, rc, n, err, cases[i].rc,
+                     cases[i].n);
         if (rc == 0)
             quota_conf_free_map(m, n);
     }

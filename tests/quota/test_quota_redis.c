@@ -68,8 +68,8 @@ static struct answer run(enum quota_redis_op_kind kind, const char *principal,
                          const struct limiter_limits *l, uint64_t txid, uint64_t release,
                          const char *instance, uint64_t msgs, uint64_t rcpts)
 {
-    struct quota_redis_op op = {kind, principal, strlen(principal), l, txid, release,
-                                instance, {msgs, rcpts}};
+    struct quota_redis_op op = {kind, principal, strlen(principal), l,
+                                txid, release,   instance,          {msgs, rcpts}};
     struct answer a = {0, 0, {0, 0, 0}};
     int ready = quota_redis_ready(qr);
 
@@ -157,8 +157,8 @@ static void test_script_reservations_block_and_release(void **state)
     assert_int_equal(a.res.verdict, LIMITER_OK);
     a = run(QUOTA_REDIS_CHECK, "u:t2", &l, 101, 0, "", 1, 1);
     if (a.res.verdict != LIMITER_EXCEEDED || a.res.used != 1)
-        fail_msg("got verdict %d used %llu, want exceeded by the other reservation",
-                 a.res.verdict, (unsigned long long)a.res.used);
+        fail_msg("got verdict %d used %llu, want exceeded by the other reservation", a.res.verdict,
+                 (unsigned long long)a.res.used);
     a = run(QUOTA_REDIS_CHECK, "u:t2", &l, 101, 100, "", 1, 1); /* releases 100 */
     assert_int_equal(a.res.verdict, LIMITER_OK);
     a = run(QUOTA_REDIS_RELEASE, "u:t2", &l, 101, 0, "", 0, 0);
@@ -217,8 +217,7 @@ static void test_every_key_has_a_ttl_and_expires(void **state)
     if (a.res.verdict != LIMITER_OK)
         fail_msg("after the window: got verdict %d used %llu, want ok", a.res.verdict,
                  (unsigned long long)a.res.used);
-    cli("-n 3 EXISTS 'qt:v2:q:w:m:1000:17:{u:t4}' 'qt:v2:q:w:r:2000:34:{u:t4}'", out,
-        sizeof(out));
+    cli("-n 3 EXISTS 'qt:v2:q:w:m:1000:17:{u:t4}' 'qt:v2:q:w:r:2000:34:{u:t4}'", out, sizeof(out));
     if (atoi(out) != 0)
         fail_msg("got %s series keys after expiry, want 0", out);
 }
@@ -285,7 +284,8 @@ static void test_deadline_answers_while_redis_is_paused(void **state)
         fail_msg("got the answer after %llu us, want it near redis_timeout (100 ms)",
                  (unsigned long long)(util_now_us() - t0));
     if (quota_redis_stats(qr)->timeouts != before + 1)
-        fail_msg("got %llu timeouts, want 1", (unsigned long long)(quota_redis_stats(qr)->timeouts - before));
+        fail_msg("got %llu timeouts, want 1",
+                 (unsigned long long)(quota_redis_stats(qr)->timeouts - before));
     /* Still paused: two more silent deadlines drop the connection, after
      * which requests are refused at once (the caller falls back). */
     for (int i = 0; i < 2; i++) {
@@ -343,12 +343,11 @@ static void diff_apply(struct diff *d, struct diff_op *o)
     if (o->kind == 'c')
         assert_int_equal(limiter_check(st, l, o->now, o->txid, o->release, &c, &o->want), 0);
     else if (o->kind == 'm')
-        assert_int_equal(limiter_commit(st, l, o->now, o->txid,
-                                        o->instance[0] ? limiter_hash(o->instance,
-                                                                      strlen(o->instance))
-                                                       : 0,
-                                        &c, &o->want),
-                         0);
+        assert_int_equal(
+            limiter_commit(st, l, o->now, o->txid,
+                           o->instance[0] ? limiter_hash(o->instance, strlen(o->instance)) : 0, &c,
+                           &o->want),
+            0);
     else
         limiter_release(st, o->txid);
     d->exceeded += o->want.verdict == LIMITER_EXCEEDED;
@@ -369,8 +368,8 @@ static void diff_write(FILE *fp, const char *sha, const struct diff_op *o, const
                                      o->instance) > 0);
     fprintf(fp, " %s", key);
     for (size_t i = 0; i < l->n; i++) {
-        assert_true(quota_redis_key_series(key, sizeof(key), "qd", &l->w[i], l->buckets,
-                                           principal, strlen(principal)) > 0);
+        assert_true(quota_redis_key_series(key, sizeof(key), "qd", &l->w[i], l->buckets, principal,
+                                           strlen(principal)) > 0);
         fprintf(fp, " %s", key);
     }
     fprintf(fp, " %c", o->kind);
@@ -383,8 +382,8 @@ static void diff_write(FILE *fp, const char *sha, const struct diff_op *o, const
     else
         fprintf(fp, " \"\"");
     fprintf(fp, " %llu %llu %llu %llu", (unsigned long long)l->reserve_ttl_ms,
-            (unsigned long long)(o->instance[0] ? l->done_ttl_ms : 0),
-            (unsigned long long)o->msgs, (unsigned long long)o->rcpts);
+            (unsigned long long)(o->instance[0] ? l->done_ttl_ms : 0), (unsigned long long)o->msgs,
+            (unsigned long long)o->rcpts);
     for (size_t i = 0; i < l->n; i++)
         fprintf(fp, " %c %llu %llu %llu", l->w[i].kind == LIMITER_MESSAGES ? 'm' : 'r',
                 (unsigned long long)l->w[i].max, (unsigned long long)l->w[i].len_ms,
@@ -429,8 +428,10 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
     snprintf(fake, strlen(nl) + 64, "local now = tonumber(redis.call('GET', 'qd:clock'))%s", nl);
     diff_file(dir, "script.lua", fake, path, sizeof(path));
     free(fake);
-    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 FLUSHDB >/dev/null && "
-             "redis-cli -h 127.0.0.1 -p %s -n 5 -x SCRIPT LOAD < %s", port, port, path);
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli -h 127.0.0.1 -p %s -n 5 FLUSHDB >/dev/null && "
+             "redis-cli -h 127.0.0.1 -p %s -n 5 -x SCRIPT LOAD < %s",
+             port, port, path);
     fp = popen(cmd, "r");
     assert_non_null(fp);
     if (fgets(sha, sizeof(sha), fp) == NULL || strlen(sha) < 40)
@@ -465,8 +466,8 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
                 break;
         }
         if (got[0] != (long long)o->want.verdict ||
-            (got[0] == 1 && (got[1] != (long long)o->want.window ||
-                             got[2] != (long long)o->want.used)))
+            (got[0] == 1 &&
+             (got[1] != (long long)o->want.window || got[2] != (long long)o->want.used)))
             fail_msg("op %zu (%c %s tx %llu rel %llu cost %llu/%llu inst %s at +%llu): got "
                      "script %lld %lld %lld, want limiter %d %zu %llu",
                      i, o->kind, d->principals[o->p], (unsigned long long)o->txid,
@@ -491,8 +492,8 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
               "bad[#bad + 1] = #ks\n"
               "return bad\n",
               path, sizeof(path));
-    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 --eval %s , 'qd:v2:*' %lld",
-             port, path, max_fields);
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 --eval %s , 'qd:v2:*' %lld", port,
+             path, max_fields);
     fp = popen(cmd, "r");
     assert_non_null(fp);
     while (fgets(line, sizeof(line), fp) != NULL) {
@@ -632,8 +633,8 @@ static void test_script_matches_limiter_on_random_operations(void **state)
         fail_msg("got %zu exceeded and %zu duplicate answers in %zu operations, want a mix",
                  d.exceeded, d.dups, n);
     diff_run(&d, ops, n, 10 + 2 + 3); /* B <= 10 here: B + 2 buckets, 3 totals */
-    print_message("%zu operations, %zu exceeded, %zu duplicates: the same answers\n", n,
-                  d.exceeded, d.dups);
+    print_message("%zu operations, %zu exceeded, %zu duplicates: the same answers\n", n, d.exceeded,
+                  d.dups);
     diff_free(&d);
     free(ops);
 }
@@ -660,31 +661,54 @@ static void test_script_matches_limiter_at_the_edges(void **state)
         const char *instance;
     } steps[] = {
         /* 3/10s, g = 1s: the window edge */
-        {'c', 0, 0, 1, 0, 1, ""},        {'m', 0, 0, 1, 0, 1, "e1"},
-        {'c', 0, 0, 2, 0, 1, ""},        {'m', 0, 0, 2, 0, 1, "e2"},
-        {'c', 0, 500, 3, 0, 1, ""},      {'m', 0, 500, 3, 0, 1, "e3"},
-        {'c', 0, 999, 4, 0, 1, ""},      {'c', 0, 9999, 4, 0, 1, ""},
-        {'c', 0, 10000, 4, 0, 1, ""},    {'c', 0, 10999, 4, 0, 1, ""},
-        {'c', 0, 11000, 4, 0, 1, ""},    {'m', 0, 11000, 4, 0, 1, "e4"},
-        {'c', 0, 11999, 5, 0, 1, ""},    {'m', 0, 11999, 5, 0, 1, "e5"},
-        {'c', 0, 11999, 6, 0, 1, ""},    {'c', 0, 21999, 6, 0, 1, ""},
-        {'c', 0, 22000, 6, 0, 1, ""},    {'m', 0, 22000, 6, 0, 1, "e5"}, /* repeat */
-        {'c', 0, 22001, 7, 0, 1, ""},    {'c', 0, 60000, 7, 0, 1, ""}, /* all gone */
-        {'m', 0, 60000, 7, 0, 1, "e7"},  {'c', 0, 60001, 8, 0, 1, ""},
+        {'c', 0, 0, 1, 0, 1, ""},
+        {'m', 0, 0, 1, 0, 1, "e1"},
+        {'c', 0, 0, 2, 0, 1, ""},
+        {'m', 0, 0, 2, 0, 1, "e2"},
+        {'c', 0, 500, 3, 0, 1, ""},
+        {'m', 0, 500, 3, 0, 1, "e3"},
+        {'c', 0, 999, 4, 0, 1, ""},
+        {'c', 0, 9999, 4, 0, 1, ""},
+        {'c', 0, 10000, 4, 0, 1, ""},
+        {'c', 0, 10999, 4, 0, 1, ""},
+        {'c', 0, 11000, 4, 0, 1, ""},
+        {'m', 0, 11000, 4, 0, 1, "e4"},
+        {'c', 0, 11999, 5, 0, 1, ""},
+        {'m', 0, 11999, 5, 0, 1, "e5"},
+        {'c', 0, 11999, 6, 0, 1, ""},
+        {'c', 0, 21999, 6, 0, 1, ""},
+        {'c', 0, 22000, 6, 0, 1, ""},
+        {'m', 0, 22000, 6, 0, 1, "e5"}, /* repeat */
+        {'c', 0, 22001, 7, 0, 1, ""},
+        {'c', 0, 60000, 7, 0, 1, ""}, /* all gone */
+        {'m', 0, 60000, 7, 0, 1, "e7"},
+        {'c', 0, 60001, 8, 0, 1, ""},
         /* 2/1h and 5/1h recipients: reservations at their expiry (3 s) */
-        {'c', 1, 0, 10, 0, 1, ""},       {'c', 1, 1, 10, 0, 2, ""}, /* own, replaced */
-        {'c', 1, 2, 11, 0, 4, ""},       {'c', 1, 3, 11, 0, 3, ""},
-        {'c', 1, 4, 12, 0, 1, ""},       {'c', 1, 2999, 12, 0, 1, ""},
-        {'c', 1, 3000, 12, 0, 1, ""},    {'c', 1, 3001, 12, 0, 1, ""},
-        {'c', 1, 3002, 13, 0, 1, ""},    {'c', 1, 3002, 14, 13, 1, ""}, /* release */
-        {'r', 1, 3003, 14, 0, 0, ""},    {'c', 1, 3004, 15, 0, 5, ""},
-        {'m', 1, 3005, 15, 0, 5, "f1"},  {'c', 1, 3006, 16, 0, 1, ""},
-        {'m', 1, 3007, 0, 0, 1, ""},     {'c', 1, 3008, 17, 0, 1, ""},
+        {'c', 1, 0, 10, 0, 1, ""},
+        {'c', 1, 1, 10, 0, 2, ""}, /* own, replaced */
+        {'c', 1, 2, 11, 0, 4, ""},
+        {'c', 1, 3, 11, 0, 3, ""},
+        {'c', 1, 4, 12, 0, 1, ""},
+        {'c', 1, 2999, 12, 0, 1, ""},
+        {'c', 1, 3000, 12, 0, 1, ""},
+        {'c', 1, 3001, 12, 0, 1, ""},
+        {'c', 1, 3002, 13, 0, 1, ""},
+        {'c', 1, 3002, 14, 13, 1, ""}, /* release */
+        {'r', 1, 3003, 14, 0, 0, ""},
+        {'c', 1, 3004, 15, 0, 5, ""},
+        {'m', 1, 3005, 15, 0, 5, "f1"},
+        {'c', 1, 3006, 16, 0, 1, ""},
+        {'m', 1, 3007, 0, 0, 1, ""},
+        {'c', 1, 3008, 17, 0, 1, ""},
         /* 4/10s: a clock that steps back across a bucket edge */
-        {'m', 2, 5000, 0, 0, 1, ""},     {'m', 2, 6000, 0, 0, 1, ""},
-        {'m', 2, 4500, 0, 0, 1, ""},     {'c', 2, 4600, 20, 0, 1, ""},
-        {'c', 2, 15999, 21, 0, 1, ""},   {'c', 2, 16000, 22, 0, 1, ""},
-        {'c', 2, 16999, 23, 0, 1, ""},   {'c', 2, 17000, 24, 0, 1, ""},
+        {'m', 2, 5000, 0, 0, 1, ""},
+        {'m', 2, 6000, 0, 0, 1, ""},
+        {'m', 2, 4500, 0, 0, 1, ""},
+        {'c', 2, 4600, 20, 0, 1, ""},
+        {'c', 2, 15999, 21, 0, 1, ""},
+        {'c', 2, 16000, 22, 0, 1, ""},
+        {'c', 2, 16999, 23, 0, 1, ""},
+        {'c', 2, 17000, 24, 0, 1, ""},
     };
     struct diff_op ops[sizeof(steps) / sizeof(steps[0]) + 36];
     uint64_t t0 = util_wall_ms() / 10000 * 10000 + 10000; /* on a 10 s edge */
@@ -725,8 +749,7 @@ static void test_script_matches_limiter_at_the_edges(void **state)
                  (unsigned long long)ops[n - 3].want.used,
                  (unsigned long long)ops[n - 1].want.used);
     if (d.exceeded < 10 || d.dups != 1)
-        fail_msg("got %zu exceeded and %zu duplicates, want the edges reached", d.exceeded,
-                 d.dups);
+        fail_msg("got %zu exceeded and %zu duplicates, want the edges reached", d.exceeded, d.dups);
     diff_run(&d, ops, n, 60 + 2 + 3);
     diff_free(&d);
 }

@@ -156,7 +156,8 @@ int main(int argc, char **argv)
         pthread_join(t[i], NULL);
     el = bench_now() - t0;
     qsort(b.lat, b.nlat, sizeof(double), bench_cmp);
-    printf("%-28s %7zu auths in %.1fs = %8.0f auths/s, p50 %6.2f ms, p99 %6.2f ms, ok %ld, no %ld, fail %ld, "
+    printf("%-28s %7zu auths in %.1fs = %8.0f auths/s, p50 %6.2f ms, p99 %6.2f ms, ok %ld, no %ld, "
+           "fail %ld, "
            "client cpu %.1f us/auth\n",
            argv[1], b.nlat, el, (double)b.nlat / el, b.nlat ? b.lat[b.nlat / 2] : 0.0,
            b.nlat ? b.lat[(size_t)((double)b.nlat * 0.99)] : 0.0, b.ok, b.no, b.fail,

@@ -69,9 +69,9 @@ struct qlg_conn {
     char rbuf[QLG_MAX_REPLY];
     size_t rlen;
     /* session */
-    unsigned role;   /* 0 = 25 (address), 1 = 587, 2 = 465 (users) */
-    unsigned who;    /* user or address number */
-    unsigned cport;  /* client port */
+    unsigned role;  /* 0 = 25 (address), 1 = 587, 2 = 465 (users) */
+    unsigned who;   /* user or address number */
+    unsigned cport; /* client port */
     unsigned msgs_left;
     unsigned inst_a; /* instance = pid.time.usec.counter, as smtpd makes it */
     unsigned inst_b, inst_c, counter;
@@ -91,8 +91,8 @@ struct qlg {
     size_t nconns;
     unsigned users, addrs;
     uint64_t rng;
-    int prime;        /* -P */
-    unsigned primed;  /* sessions started in prime mode */
+    int prime;       /* -P */
+    unsigned primed; /* sessions started in prime mode */
     int measuring, stopping;
     uint64_t timeout_ns;
     struct bench_hist hist;
@@ -169,8 +169,7 @@ static void qlg_build(struct qlg_conn *c)
 
     if (c->role == 0) {
         if (c->who % 3 == 0) /* a third IPv6, one /64 each */
-            snprintf(addr, sizeof(addr), "2001:db8:%x:%x::25", 0x100 + c->who / 256,
-                     c->who % 256);
+            snprintf(addr, sizeof(addr), "2001:db8:%x:%x::25", 0x100 + c->who / 256, c->who % 256);
         else
             snprintf(addr, sizeof(addr), "198.%u.%u.%u", 51 + c->who / 65536 % 4,
                      c->who / 256 % 256, c->who % 256);
@@ -189,7 +188,8 @@ static void qlg_build(struct qlg_conn *c)
     else
         snprintf(rcpt, sizeof(rcpt), "rcpt%u@%s", eom ? 0 : c->sent,
                  c->role == 0 ? "example.org" : "remote.example");
-    snprintf(qid, sizeof(qid), "%05X%06X", c->inst_a & 0xfffff, (c->inst_c + c->counter) & 0xffffff);
+    snprintf(qid, sizeof(qid), "%05X%06X", c->inst_a & 0xfffff,
+             (c->inst_c + c->counter) & 0xffffff);
     n = snprintf(c->req, sizeof(c->req),
                  "request=smtpd_access_policy\nprotocol_state=%s\nprotocol_name=ESMTP\n"
                  "client_address=%s\nclient_name=unknown\nclient_port=%u\n"
@@ -408,7 +408,8 @@ static void qlg_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
 
     for (size_t i = 0; i < lg->nconns; i++)
-        if (lg->conns[i].fd >= 0 && lg->conns[i].sent_ns && t - lg->conns[i].sent_ns > lg->timeout_ns)
+        if (lg->conns[i].fd >= 0 && lg->conns[i].sent_ns &&
+            t - lg->conns[i].sent_ns > lg->timeout_ns)
             qlg_fail(&lg->conns[i], "reply timeout");
 }
 
@@ -500,18 +501,41 @@ int main(int argc, char **argv)
     lg.rng = 1;
     while ((opt = getopt(argc, argv, "s:c:t:w:p:u:a:S:T:qP")) != -1) {
         switch (opt) {
-        case 's': spec = optarg; break;
-        case 'c': conns = (size_t)qlg_num(optarg, "connection count", 1, QLG_MAX_CONNS); break;
-        case 't': secs = qlg_num(optarg, "duration", 0.1, 3600); break;
-        case 'w': warm = qlg_num(optarg, "warm-up", 0, 60); break;
-        case 'p': lg.pid = (pid_t)qlg_num(optarg, "pid", 1, 4194304); break;
-        case 'u': lg.users = (unsigned)qlg_num(optarg, "user count", 1, 1e7); break;
-        case 'a': lg.addrs = (unsigned)qlg_num(optarg, "address count", 1, 1e7); break;
-        case 'S': lg.rng = (uint64_t)qlg_num(optarg, "seed", 1, 1e15); break;
-        case 'T': timeout_ms = qlg_num(optarg, "timeout", 1, 600000); break;
-        case 'q': quiet = 1; break;
-        case 'P': lg.prime = 1; break;
-        default: qlg_usage();
+        case 's':
+            spec = optarg;
+            break;
+        case 'c':
+            conns = (size_t)qlg_num(optarg, "connection count", 1, QLG_MAX_CONNS);
+            break;
+        case 't':
+            secs = qlg_num(optarg, "duration", 0.1, 3600);
+            break;
+        case 'w':
+            warm = qlg_num(optarg, "warm-up", 0, 60);
+            break;
+        case 'p':
+            lg.pid = (pid_t)qlg_num(optarg, "pid", 1, 4194304);
+            break;
+        case 'u':
+            lg.users = (unsigned)qlg_num(optarg, "user count", 1, 1e7);
+            break;
+        case 'a':
+            lg.addrs = (unsigned)qlg_num(optarg, "address count", 1, 1e7);
+            break;
+        case 'S':
+            lg.rng = (uint64_t)qlg_num(optarg, "seed", 1, 1e15);
+            break;
+        case 'T':
+            timeout_ms = qlg_num(optarg, "timeout", 1, 600000);
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'P':
+            lg.prime = 1;
+            break;
+        default:
+            qlg_usage();
         }
     }
     if (spec == NULL || optind != argc)
