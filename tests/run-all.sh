@@ -3,6 +3,7 @@
 #
 # This is the README's test command and what CI (.ci/run) calls. As root it
 # installs the Debian packages the build and the tests need, then:
+#   0. checks that the C sources are clang-formatted;
 #   1. builds with -Werror and runs the whole ctest suite (unit tests, the
 #      corpus replays, real Postfix/slapd/Redis end-to-end tests);
 #   2. rebuilds with AddressSanitizer + UBSan and runs the suite again;
@@ -27,6 +28,13 @@ if [ "$(id -u)" = 0 ]; then
 else
     echo "not root: skipping package installation (the end-to-end tests need root)"
 fi
+
+step "style (clang-format, .clang-format at the top)"
+unformatted=$(cd "$src" && find lib policyd saslauthd-ldap tests -name '*.[ch]' -print |
+    sort | while read -r f; do
+        clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "$f"
+    done)
+[ -z "$unformatted" ] || fail "not clang-formatted (run clang-format -i on them): $unformatted"
 
 step "build (-Werror)"
 cmake -S "$src" -B "$root/main" -DPORTREEVE_WERROR=ON >/dev/null || fail "cmake configure"
