@@ -243,8 +243,7 @@ const char *conf_file_get(const struct conf_file *f, const char *name)
     return NULL;
 }
 
-/* Parse "<number><unit>" into milliseconds. */
-static int conf_parse_time(const char *v, long long *ms)
+int conf_parse_time(const char *v, long long *ms)
 {
     char *end;
     long long n, mult;

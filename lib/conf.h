@@ -82,6 +82,10 @@ int conf_apply(const struct conf_file *f, const struct conf_section *sections, s
                const char *const *foreign_prefixes, char *err, size_t errlen);
 void conf_section_free(const struct conf_section *s);
 
+/* A time as CONF_TIME takes it ("250ms", "3s", "5m", "2h", "1d", "1w"; a bare
+ * number is seconds) into milliseconds. Returns 0, or -1 if malformed. */
+int conf_parse_time(const char *v, long long *ms);
+
 /* Convert one value by type; used by conf_apply and by tests. */
 int conf_parse_value(const struct conf_entry *e, const char *value, void *slot, char *err,
                      size_t errlen);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "util.h"
 
 struct limiter_bucket {
@@ -92,11 +93,12 @@ uint64_t limiter_hash(const void *data, size_t len)
     return h ? h : 1; /* 0 means "none" to the callers */
 }
 
-/* Parse one "N/<time>" item. */
+/* Parse one "N/<time>" item; the time as in portreeve.conf, 1s to a year. */
 static int limiter_parse_item(const char *s, size_t len, struct limiter_window *w)
 {
     char buf[64], *end;
-    unsigned long long n, t, mult = 1000;
+    unsigned long long n;
+    long long ms;
     const char *slash;
 
     if (len == 0 || len >= sizeof(buf))
@@ -110,25 +112,10 @@ static int limiter_parse_item(const char *s, size_t len, struct limiter_window *
     n = strtoull(buf, &end, 10);
     if (errno || end != slash || n > LIMITER_MAX_COUNT)
         return -1;
-    t = strtoull(slash + 1, &end, 10);
-    if (errno)
-        return -1;
-    if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else if (strcmp(end, "d") == 0)
-        mult = 86400000;
-    else if (strcmp(end, "w") == 0)
-        mult = 604800000;
-    else
-        return -1;
-    if (t == 0 || t > 366ULL * 86400000 / mult) /* at most a year */
+    if (conf_parse_time(slash + 1, &ms) < 0 || ms < 1000 || ms > 366LL * 86400000)
         return -1;
     w->max = n;
-    w->len_ms = t * mult;
+    w->len_ms = (uint64_t)ms;
     return 0;
 }
 
