@@ -76,7 +76,8 @@ size_t quota_redis_key_series(char *dst, size_t dstlen, const char *prefix,
                               size_t plen);
 size_t quota_redis_key_done(char *dst, size_t dstlen, const char *prefix, const char *p,
                             size_t plen, const char *instance);
-/* The Lua script's text (for the tests). */
+/* The Lua script's text: policyd/quota.lua, byte for byte (also for the
+ * tests). */
 extern const char quota_redis_script[];
 
 #endif

@@ -406,26 +406,35 @@ static void diff_file(const char *dir, const char *name, const char *text, char 
 
 /*
  * Run ops through the script in Redis (db 5, prefix "qd", emptied first),
- * with the script's clock (line 1, Redis TIME) read from qd:clock, and
- * compare every answer (verdict, window, used) with the limiter's. Then
- * every key must have a TTL and no series more than max_fields fields.
+ * with the script's clock (the one line that calls TIME) read from
+ * qd:clock, and compare every answer (verdict, window, used) with the
+ * limiter's. Then every key must have a TTL and no series more than
+ * max_fields fields.
  */
 static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
                      long long max_fields)
 {
-    const char *nl = strchr(quota_redis_script, '\n');
     const char *clock = strstr(quota_redis_script, "redis.call('TIME')");
+    const char *bol, *nl;
     char dir[] = "/tmp/portreeve-qdiff.XXXXXX", path[300], cmd[700], sha[64] = "", line[256];
     char *fake;
-    size_t keys = 0;
+    size_t keys = 0, flen;
     FILE *fp;
 
     assert_non_null(mkdtemp(dir));
-    if (nl == NULL || clock == NULL || clock > nl)
-        fail_msg("got a script whose first line is not its clock, want TIME on line 1");
-    fake = malloc(strlen(nl) + 64);
+    if (clock == NULL || strstr(clock + 1, "redis.call('TIME')") != NULL)
+        fail_msg("got %s call of TIME in the script, want exactly one (its clock)",
+                 clock == NULL ? "no" : "more than one");
+    /* The clock's whole line gives way to the fake clock; the rest stays. */
+    for (bol = clock; bol > quota_redis_script && bol[-1] != '\n'; bol--)
+        ;
+    nl = strchr(clock, '\n');
+    assert_non_null(nl);
+    flen = strlen(quota_redis_script) + 64;
+    fake = malloc(flen);
     assert_non_null(fake);
-    snprintf(fake, strlen(nl) + 64, "local now = tonumber(redis.call('GET', 'qd:clock'))%s", nl);
+    snprintf(fake, flen, "%.*slocal now = tonumber(redis.call('GET', 'qd:clock'))%s",
+             (int)(bol - quota_redis_script), quota_redis_script, nl);
     diff_file(dir, "script.lua", fake, path, sizeof(path));
     free(fake);
     snprintf(cmd, sizeof(cmd),
