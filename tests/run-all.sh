@@ -37,7 +37,10 @@ unformatted=$(cd "$src" && find lib policyd saslauthd-ldap tests -name '*.[ch]' 
 [ -z "$unformatted" ] || fail "not clang-formatted (run clang-format -i on them): $unformatted"
 
 step "build (-Werror)"
-cmake -S "$src" -B "$root/main" -DPORTREEVE_WERROR=ON >/dev/null || fail "cmake configure"
+# Prefix /usr as Debian installs it: tests/setup/install.sh checks the
+# installed tree (into a DESTDIR; nothing is installed on this machine).
+cmake -S "$src" -B "$root/main" -DPORTREEVE_WERROR=ON -DCMAKE_INSTALL_PREFIX=/usr >/dev/null ||
+    fail "cmake configure"
 cmake --build "$root/main" -j"$jobs" || fail "build"
 
 step "test suite"
