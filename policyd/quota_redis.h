@@ -14,8 +14,8 @@
  *
  * Contract: quota_redis_submit() either returns NULL at once (not connected:
  * the caller falls back) or calls the callback exactly once, later, from
- * the event loop, unless the caller cancels first. The only file that
- * includes hiredis.
+ * the event loop, unless the caller cancels first. Only the quota_redis*.c
+ * files include hiredis (quota_redis.c says which does what).
  */
 #ifndef PORTREEVE_QUOTA_REDIS_H
 #define PORTREEVE_QUOTA_REDIS_H

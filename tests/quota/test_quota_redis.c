@@ -5,7 +5,7 @@
  *
  * Run by redis-test.sh, which starts redis-server on a loopback port and
  * passes it in QUOTA_TEST_REDIS_PORT. Admin commands go through redis-cli,
- * so that hiredis stays inside quota_redis.c.
+ * so that hiredis stays inside policyd/quota_redis*.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>

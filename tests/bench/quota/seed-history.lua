@@ -10,7 +10,7 @@
 --           v2: the principal's hash <PREFIX>:v2:q:p:{P} holds per series
 --               "<k><len>:<g>" = "total:oldest:newest:count"; the series
 --               key <PREFIX>:v2:q:w:... holds the closed buckets as
---               "count:next" (policyd/quota_redis.c)
+--               "count:next" (policyd/quota.lua)
 --   COUNT   units per bucket (keep COUNT * buckets far below the limits)
 -- Rewrites each series it finds with buckets floor((now - len) / g) + 1 ..
 -- floor(now / g), COUNT each, and the TTLs the daemon would give them.
