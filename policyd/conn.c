@@ -38,11 +38,13 @@ struct conn {
     int closing;  /* close once the pending decision is done */
     int detached; /* taken off the server's list at shutdown */
     int reading;  /* ev_read is armed */
+    int dirty;    /* on the server's list of replies to write */
     uint64_t t0;  /* start of the current decision */
     struct decide_env env;
     struct proto_request req;
     struct decision dec;
     struct conn *prev, *next;
+    struct conn *next_dirty;
 };
 
 static void conn_process(struct conn *c);
@@ -52,6 +54,12 @@ static void conn_free(struct conn *c)
 {
     struct server *s = c->srv;
 
+    if (c->dirty) { /* rare: closed with replies not yet written */
+        struct conn **pp = &s->dirty;
+        while (*pp != c)
+            pp = &(*pp)->next_dirty;
+        *pp = c->next_dirty;
+    }
     if (!c->detached) {
         if (c->prev)
             c->prev->next = c->next;
@@ -208,6 +216,38 @@ static void conn_finish(struct conn *c)
     }
 }
 
+/*
+ * Have this connection's replies written once the events of this loop
+ * iteration are handled. Sending wakes the peer, and on a busy host the
+ * scheduler then switches to it at once; writing after reading every ready
+ * connection keeps the daemon from being switched out in the middle of a
+ * batch (measured: most of the daemon's time went to that switch).
+ */
+static void conn_mark_dirty(struct conn *c)
+{
+    struct server *s = c->srv;
+
+    if (c->dirty || c->out_len == 0)
+        return;
+    if (s->dirty == NULL)
+        event_active(s->ev_flush, EV_TIMEOUT, 0);
+    c->dirty = 1;
+    c->next_dirty = s->dirty;
+    s->dirty = c;
+}
+
+void conn_flush_dirty(struct server *s)
+{
+    while (s->dirty) {
+        struct conn *c = s->dirty;
+        s->dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        c->dirty = 0;
+        if (conn_flush(c) == 0)
+            conn_want_read(c);
+    }
+}
+
 /* decide_done_fn: an asynchronous stage finished. */
 static void conn_decided(void *arg, struct decision *d)
 {
@@ -220,8 +260,6 @@ static void conn_decided(void *arg, struct decision *d)
         conn_free(c);
         return;
     }
-    if (conn_flush(c) < 0)
-        return;
     conn_process(c);
 }
 
@@ -238,7 +276,9 @@ static void conn_process(struct conn *c)
             c->srv->stats.protocol_errors++;
             log_warn("connection fd %d: %s; closing without a reply", c->fd,
                      proto_error(c->parser));
-            conn_close(c);
+            /* Replies to the requests before the bad one: best effort. */
+            if (conn_flush(c) == 0)
+                conn_close(c);
             return;
         }
         c->t0 = util_now_us();
@@ -254,8 +294,7 @@ static void conn_process(struct conn *c)
             return;
         }
     }
-    if (conn_flush(c) < 0)
-        return;
+    conn_mark_dirty(c);
     conn_want_read(c);
 }
 

@@ -101,6 +101,14 @@ static void server_on_term(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
+/* Write the replies of this loop iteration (see conn_mark_dirty()). */
+static void server_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_flush_dirty(arg);
+}
+
 /* Write the log lines of this loop iteration in one go. */
 static void server_on_logflush(evutil_socket_t fd, short what, void *arg)
 {
@@ -160,8 +168,9 @@ struct server *server_new(struct policyd_conf *conf, const char *conf_path, char
     s->ev_int = evsignal_new(s->base, SIGINT, server_on_term, s);
     s->ev_resume = evtimer_new(s->base, server_on_resume, s);
     s->ev_logflush = event_new(s->base, -1, 0, server_on_logflush, s);
+    s->ev_flush = event_new(s->base, -1, 0, server_on_flush, s);
     if (!s->ev_hup || !s->ev_term || !s->ev_int || !s->ev_resume || !s->ev_logflush ||
-        event_add(s->ev_hup, NULL) < 0 || event_add(s->ev_term, NULL) < 0 ||
+        !s->ev_flush || event_add(s->ev_hup, NULL) < 0 || event_add(s->ev_term, NULL) < 0 ||
         event_add(s->ev_int, NULL) < 0) {
         snprintf(err, errlen, "cannot install signal handlers");
         server_free(s);
@@ -199,6 +208,8 @@ void server_free(struct server *s)
         event_free(s->ev_int);
     if (s->ev_resume)
         event_free(s->ev_resume);
+    if (s->ev_flush)
+        event_free(s->ev_flush);
     if (s->ev_logflush) {
         log_set_buffered(NULL, NULL); /* flushes */
         event_free(s->ev_logflush);

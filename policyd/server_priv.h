@@ -20,7 +20,8 @@ struct server {
     struct listen_fd fds[LISTEN_MAX];
     struct evconnlistener *listeners[LISTEN_MAX];
     size_t nfds;
-    struct event *ev_hup, *ev_term, *ev_int, *ev_resume, *ev_logflush;
+    struct event *ev_hup, *ev_term, *ev_int, *ev_resume, *ev_logflush, *ev_flush;
+    struct conn *dirty; /* connections with replies to write this iteration */
     struct conn *conns; /* doubly linked, for shutdown */
     struct server_stats stats;
     int accept_paused;
@@ -28,6 +29,8 @@ struct server {
 
 /* Take over an accepted descriptor. */
 void conn_accept(struct server *s, int fd);
+/* Write the replies queued during this loop iteration (ev_flush). */
+void conn_flush_dirty(struct server *s);
 /* Close every connection (shutdown). */
 void conn_close_all(struct server *s);
 
