@@ -16,6 +16,57 @@
 
 #include "util.h"
 
+int daemon_parse_args(int argc, char **argv, const char *default_conf, struct daemon_args *a)
+{
+    int ch, modes = 0;
+
+    a->conf = default_conf;
+    a->foreground = a->verbose = 0;
+    a->mode = DAEMON_RUN;
+    optind = 1;
+    while ((ch = getopt(argc, argv, "c:fvtdn")) != -1) {
+        switch (ch) {
+        case 'c':
+            a->conf = optarg;
+            break;
+        case 'f':
+            a->foreground = 1;
+            break;
+        case 'v':
+            a->verbose = 1;
+            break;
+        case 't':
+            a->mode = DAEMON_CHECK;
+            modes++;
+            break;
+        case 'd':
+            a->mode = DAEMON_DEFAULTS;
+            modes++;
+            break;
+        case 'n':
+            a->mode = DAEMON_NONDEFAULT;
+            modes++;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return optind != argc || modes > 1 ? -1 : 0;
+}
+
+void daemon_usage(FILE *fp, const char *prog, const char *default_conf)
+{
+    fprintf(fp,
+            "usage: %s [-c file] [-f] [-v] [-t | -d | -n]\n"
+            "  -c file  configuration (default %s)\n"
+            "  -f       stay in the foreground, log to stderr\n"
+            "  -v       log debug messages too\n"
+            "  -t       check the configuration and exit\n"
+            "  -d       print every setting with its default and exit\n"
+            "  -n       print the settings that differ from the default and exit\n",
+            prog, default_conf);
+}
+
 /* Resolve owner and group names; (uid_t)-1 / (gid_t)-1 for "leave". */
 static int daemon_ids(const char *owner, const char *group, uid_t *uid, gid_t *gid, char *err,
                       size_t errlen)

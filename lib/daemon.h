@@ -8,6 +8,28 @@
 #define PORTREEVE_DAEMON_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+/* The command line both daemons share. */
+enum daemon_mode {
+    DAEMON_RUN,       /* serve */
+    DAEMON_CHECK,     /* -t: check the configuration and exit */
+    DAEMON_DEFAULTS,  /* -d: print every setting's default */
+    DAEMON_NONDEFAULT /* -n: print the settings that differ */
+};
+
+struct daemon_args {
+    const char *conf; /* -c file */
+    int foreground;   /* -f: stay in the foreground, log to stderr */
+    int verbose;      /* -v: debug messages too */
+    enum daemon_mode mode;
+};
+
+/* Parse [-c file] [-f] [-v] [-t | -d | -n]. Returns 0, or -1 for bad usage
+ * (an unknown option, an argument left over, two of -t/-d/-n). */
+int daemon_parse_args(int argc, char **argv, const char *default_conf, struct daemon_args *a);
+/* The usage text for that command line. */
+void daemon_usage(FILE *fp, const char *prog, const char *default_conf);
 
 /*
  * Bind and listen on a unix stream socket. A stale socket at the path is

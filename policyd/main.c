@@ -23,57 +23,24 @@
 
 #define POLICYD_DEFAULT_CONF "/etc/portreeve/portreeve.conf"
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: portreeve-policyd [-c file] [-f] [-v] [-t | -d | -n]\n"
-                    "  -c file  configuration (default " POLICYD_DEFAULT_CONF ")\n"
-                    "  -f       stay in the foreground, log to stderr\n"
-                    "  -v       log debug messages too\n"
-                    "  -t       check the configuration and exit\n"
-                    "  -d       print every setting with its default and exit\n"
-                    "  -n       print the settings that differ from the default and exit\n");
-    exit(2);
-}
-
 int main(int argc, char **argv)
 {
-    const char *path = POLICYD_DEFAULT_CONF;
-    int foreground = 0, check = 0, defaults = 0, nondefault = 0, verbose = 0, ch;
+    struct daemon_args args;
     char err[CONF_ERR_LEN];
     struct policyd_conf *conf;
     struct server *srv;
+    const char *path;
 
-    while ((ch = getopt(argc, argv, "c:fvtdn")) != -1) {
-        switch (ch) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'f':
-            foreground = 1;
-            break;
-        case 'v':
-            verbose = 1;
-            break;
-        case 't':
-            check = 1;
-            break;
-        case 'd':
-            defaults = 1;
-            break;
-        case 'n':
-            nondefault = 1;
-            break;
-        default:
-            usage();
-        }
+    if (daemon_parse_args(argc, argv, POLICYD_DEFAULT_CONF, &args) < 0) {
+        daemon_usage(stderr, "portreeve-policyd", POLICYD_DEFAULT_CONF);
+        return 2;
     }
-    if (optind != argc || check + defaults + nondefault > 1)
-        usage();
-    if (defaults) {
+    path = args.conf;
+    if (args.mode == DAEMON_DEFAULTS) {
         policyd_conf_print_defaults(stdout);
         return 0;
     }
-    if (nondefault) {
+    if (args.mode == DAEMON_NONDEFAULT) {
         if (policyd_conf_print_nondefault(stdout, path, err, sizeof(err)) < 0) {
             fprintf(stderr, "portreeve-policyd: %s\n", err);
             return 1;
@@ -85,7 +52,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "portreeve-policyd: %s\n", err);
         return 1;
     }
-    if (check) {
+    if (args.mode == DAEMON_CHECK) {
         if (conf->local == NULL || *conf->local_domains == '\0')
             fprintf(stderr, "portreeve-policyd: warning: policyd_local_domains is empty: on the "
                             "mx role every recipient counts as remote\n");
@@ -93,26 +60,26 @@ int main(int argc, char **argv)
         policyd_conf_unref(conf);
         return 0;
     }
-    if (log_open(conf->syslog_name, foreground, conf->syslog_facility) < 0) {
+    if (log_open(conf->syslog_name, args.foreground, conf->syslog_facility) < 0) {
         fprintf(stderr, "portreeve-policyd: cannot open the log\n");
         return 1;
     }
-    log_set_debug(verbose);
+    log_set_debug(args.verbose);
     if (*conf->local_domains == '\0')
         log_warn("policyd_local_domains is empty: on the mx role every recipient counts as "
                  "remote");
     srv = server_new(conf, path, err, sizeof(err));
     if (srv == NULL) {
         log_err("%s", err);
-        if (!foreground)
+        if (!args.foreground)
             fprintf(stderr, "portreeve-policyd: %s\n", err);
         return 1;
     }
-    if (!foreground && daemon_detach(err, sizeof(err)) < 0) {
+    if (!args.foreground && daemon_detach(err, sizeof(err)) < 0) {
         log_err("%s", err);
         return 1;
     }
-    if (!foreground && daemon_write_pid(conf->pid_file, err, sizeof(err)) < 0)
+    if (!args.foreground && daemon_write_pid(conf->pid_file, err, sizeof(err)) < 0)
         log_warn("%s", err);
     if (daemon_drop_privileges("policyd_user", conf->user, err, sizeof(err)) < 0) {
         log_err("%s", err);

@@ -29,13 +29,6 @@
 #include "log.h"
 #include "util.h"
 
-/* Usage text and exit status 2. */
-static void authd_usage(void)
-{
-    fprintf(stderr, "usage: portreeve-authd [-c config] [-f] [-v] | -t | -d | -n\n");
-    exit(2);
-}
-
 /* Bind one of the sockets; mode from authd_socket_mode, access checked by
  * SO_PEERCRED on every connection. */
 static int authd_listen(const char *path, unsigned mode)
@@ -50,40 +43,20 @@ static int authd_listen(const char *path, unsigned mode)
 
 int main(int argc, char **argv)
 {
-    const char *path = AUTHD_CONF_DEFAULT;
-    int test = 0, defaults = 0, nondefault = 0, fg = 0, verbose = 0, c, rc;
+    struct daemon_args args;
+    int rc;
     char err[CONF_ERR_LEN];
     struct authd_cfg *cfg;
     struct authd_server_params p;
+    const char *path;
 
-    while ((c = getopt(argc, argv, "c:tdnfv")) != -1) {
-        switch (c) {
-        case 'c':
-            path = optarg;
-            break;
-        case 't':
-            test = 1;
-            break;
-        case 'd':
-            defaults = 1;
-            break;
-        case 'n':
-            nondefault = 1;
-            break;
-        case 'f':
-            fg = 1;
-            break;
-        case 'v':
-            verbose = 1;
-            break;
-        default:
-            authd_usage();
-        }
+    if (daemon_parse_args(argc, argv, AUTHD_CONF_DEFAULT, &args) < 0) {
+        daemon_usage(stderr, "portreeve-authd", AUTHD_CONF_DEFAULT);
+        return 2;
     }
-    if (optind != argc)
-        authd_usage();
-    if (defaults || nondefault) {
-        if (authd_conf_print(stdout, path, nondefault, err, sizeof(err)) < 0) {
+    path = args.conf;
+    if (args.mode == DAEMON_DEFAULTS || args.mode == DAEMON_NONDEFAULT) {
+        if (authd_conf_print(stdout, path, args.mode == DAEMON_NONDEFAULT, err, sizeof(err)) < 0) {
             fprintf(stderr, "portreeve-authd: %s\n", err);
             return 1;
         }
@@ -94,15 +67,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "portreeve-authd: %s\n", err);
         return 1;
     }
-    if (test) {
+    if (args.mode == DAEMON_CHECK) {
         authd_cfg_unref(cfg);
         return 0;
     }
-    if (log_open("portreeve-authd", fg, cfg->s.syslog_facility) < 0) {
+    if (log_open("portreeve-authd", args.foreground, cfg->s.syslog_facility) < 0) {
         fprintf(stderr, "portreeve-authd: bad syslog facility\n");
         return 1;
     }
-    log_set_debug(verbose);
+    log_set_debug(args.verbose);
     memset(&p, 0, sizeof(p));
     p.mux_fd = authd_listen(cfg->s.mux_socket, cfg->s.socket_mode);
     p.gate_fd = cfg->s.gate_socket[0] ? authd_listen(cfg->s.gate_socket, cfg->s.socket_mode) : -1;
@@ -110,11 +83,11 @@ int main(int argc, char **argv)
         return 1;
     if (geteuid() == 0 && cfg->s.user[0] == '\0')
         log_warn("authd_user is empty: running as root");
-    if (!fg && daemon_detach(err, sizeof(err)) < 0) {
+    if (!args.foreground && daemon_detach(err, sizeof(err)) < 0) {
         log_err("%s", err);
         return 1;
     }
-    if (!fg && daemon_write_pid(cfg->s.pid_file, err, sizeof(err)) < 0)
+    if (!args.foreground && daemon_write_pid(cfg->s.pid_file, err, sizeof(err)) < 0)
         log_warn("%s", err);
     if (daemon_drop_privileges("authd_user", cfg->s.user, err, sizeof(err)) < 0) {
         log_err("%s", err);
