@@ -22,295 +22,97 @@
  * Exit status: 0 if the run completed without errors, 1 if any request failed
  * (connection closed, timeout, malformed reply), 2 on a usage or setup error.
  *
- * Limits: replies longer than LOADGEN_MAX_REPLY bytes are errors; at most
- * LOADGEN_MAX_CONNS connections. Every run is bounded by -t plus a grace of
- * -T milliseconds for the replies still outstanding at the start.
+ * Limits: replies longer than BENCH_CLIENT_MAX_REPLY bytes are errors; at
+ * most LOADGEN_MAX_CONNS connections. Every run is bounded by -t plus a
+ * grace of -T milliseconds for the replies still outstanding at the start.
+ * The connections, the framing and the common figures are bench_client.c's;
+ * what is sent, the modes and the report are this file's.
  */
-#include "bench_addr.h"
-#include "bench_hist.h"
+#include "bench_client.h"
 #include "bench_proc.h"
 #include "bench_req.h"
 
 #include <errno.h>
-#include <event2/event.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef BENCH_DATA_DIR
 #define BENCH_DATA_DIR "tests/bench/data"
 #endif
 
-#define LOADGEN_MAX_REPLY 1024
 #define LOADGEN_MAX_CONNS 100000
 #define LOADGEN_MAX_ACTIONS 16
 
-struct conn {
-    struct loadgen *lg;
-    int fd;
-    struct event *rev;
-    struct event *wev;
-    const char *req; /* request being written */
-    size_t req_len, req_off;
-    size_t next_req;  /* index of the next variant to send */
-    uint64_t sent_ns; /* 0: no request outstanding */
-    char rbuf[LOADGEN_MAX_REPLY];
-    size_t rlen;
-    int replied; /* idle mode: got the one reply */
-};
-
-struct action_count {
-    char word[24];
-    uint64_t n;
+/* What this program keeps per connection. */
+struct lg_conn {
+    size_t next_req; /* index of the next variant to send */
+    int replied;     /* idle mode: got the one reply */
 };
 
 struct loadgen {
-    struct event_base *base;
-    struct bench_addr addr;
+    struct bench_client cl;
     struct bench_req_set *reqs;
-    struct conn *conns;
-    size_t nconns;
+    struct lg_conn *conns;
     int idle_mode;
-    int measuring; /* after warm-up */
-    int stopping;
     uint64_t max_count;
-    uint64_t timeout_ns;
-    struct bench_hist hist;
-    uint64_t completed, errors, reconnects;
     size_t idle_replied;
-    struct action_count actions[LOADGEN_MAX_ACTIONS];
-    size_t nactions;
-    uint64_t other_actions;
-    pid_t pid;
-    uint64_t cpu_start_us, cpu_end_us;
-    int cpu_ok;
-    uint64_t t_measure_start, t_measure_end;
 };
 
-/* Monotonic clock in nanoseconds. */
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void conn_send_next(struct conn *c);
-static int conn_open(struct conn *c);
-
-/* Count the first word of an action value ("554 5.7.1 ..." -> "554"). */
-static void count_action(struct loadgen *lg, const char *reply, size_t len)
-{
-    if (len < 7 || memcmp(reply, "action=", 7) != 0) {
-        lg->other_actions++;
-        return;
-    }
-    const char *w = reply + 7;
-    size_t wl = 0;
-    while (7 + wl < len && w[wl] != ' ' && w[wl] != '\n' && wl < sizeof(lg->actions[0].word) - 1)
-        wl++;
-    for (size_t i = 0; i < lg->nactions; i++)
-        if (strlen(lg->actions[i].word) == wl && memcmp(lg->actions[i].word, w, wl) == 0) {
-            lg->actions[i].n++;
-            return;
-        }
-    if (lg->nactions == LOADGEN_MAX_ACTIONS) {
-        lg->other_actions++;
-        return;
-    }
-    memcpy(lg->actions[lg->nactions].word, w, wl);
-    lg->actions[lg->nactions].word[wl] = '\0';
-    lg->actions[lg->nactions++].n = 1;
-}
-
-/* Drop the connection after an error; in load mode open a new one, as
- * Postfix's policy client would. */
-static void conn_fail(struct conn *c, const char *why)
-{
-    struct loadgen *lg = c->lg;
-    if (lg->measuring || lg->idle_mode)
-        lg->errors++;
-    if (lg->errors <= 5 && (lg->measuring || lg->idle_mode))
-        fprintf(stderr, "policy-loadgen: connection %zu: %s\n", (size_t)(c - lg->conns), why);
-    event_free(c->rev);
-    event_free(c->wev);
-    c->rev = c->wev = NULL;
-    close(c->fd);
-    c->fd = -1;
-    c->sent_ns = 0;
-    if (lg->idle_mode || lg->stopping)
-        return;
-    if (conn_open(c) == 0) {
-        lg->reconnects++;
-        conn_send_next(c);
-    }
-}
-
-/* Write what is left of the current request; arm the write event if the
- * socket buffer is full. */
-static void conn_flush(struct conn *c)
-{
-    while (c->req_off < c->req_len) {
-        ssize_t w = write(c->fd, c->req + c->req_off, c->req_len - c->req_off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            event_add(c->wev, NULL);
-            return;
-        }
-        if (w <= 0) {
-            conn_fail(c, strerror(errno));
-            return;
-        }
-        c->req_off += (size_t)w;
-    }
-}
-
 /* Start the next request on C. */
-static void conn_send_next(struct conn *c)
+static void conn_send_next(struct bench_client_conn *c)
 {
-    size_t n = bench_req_count(c->lg->reqs);
-    c->req = bench_req_get(c->lg->reqs, c->next_req, &c->req_len);
-    c->next_req = (c->next_req + 1) % n;
-    c->req_off = 0;
-    c->rlen = 0;
-    c->sent_ns = now_ns();
-    conn_flush(c);
+    struct loadgen *lg = c->cl->arg;
+    struct lg_conn *s = &lg->conns[c->index];
+    size_t n = bench_req_count(lg->reqs), len = 0;
+    const char *req = bench_req_get(lg->reqs, s->next_req, &len);
+
+    s->next_req = (s->next_req + 1) % n;
+    bench_client_send(c, req, len);
 }
 
-/* A whole reply arrived on C at time T. */
-static void conn_reply(struct conn *c, size_t len, uint64_t t)
+/* A whole reply arrived on C at time T, LAT after its request. */
+static void conn_reply(struct bench_client_conn *c, size_t len, uint64_t t, uint64_t lat)
 {
-    struct loadgen *lg = c->lg;
-    uint64_t lat = t - c->sent_ns;
-    c->sent_ns = 0;
+    struct bench_client *cl = c->cl;
+    struct loadgen *lg = cl->arg;
+
     if (lg->idle_mode) {
-        if (!c->replied) {
-            c->replied = 1;
+        if (!lg->conns[c->index].replied) {
+            lg->conns[c->index].replied = 1;
             lg->idle_replied++;
-            if (lg->idle_replied == lg->nconns)
-                event_base_loopbreak(lg->base);
+            if (lg->idle_replied == cl->nconns)
+                bench_client_break(cl);
         }
         return;
     }
-    if (lg->measuring) {
-        bench_hist_record(&lg->hist, lat);
-        count_action(lg, c->rbuf, len);
-        lg->completed++;
-        if (lg->max_count != 0 && lg->completed >= lg->max_count) {
-            lg->t_measure_end = t;
-            lg->stopping = 1;
-            event_base_loopbreak(lg->base);
+    if (cl->measuring) {
+        bench_client_record(cl, c, len, lat);
+        if (lg->max_count != 0 && cl->completed >= lg->max_count) {
+            bench_client_stop(cl, t);
             return;
         }
     }
-    if (!lg->stopping)
+    if (!cl->stopping)
         conn_send_next(c);
 }
 
-/* Readable: collect the reply; a reply ends with an empty line. */
-static void on_read(evutil_socket_t fd, short what, void *arg)
+/* A failed connection is opened again in load mode, as Postfix's policy
+ * client would; in idle mode it stays closed (and counts as not open). */
+static int conn_failed(struct bench_client_conn *c)
 {
-    struct conn *c = arg;
-    (void)what;
-    for (;;) {
-        if (c->rlen == sizeof(c->rbuf)) {
-            conn_fail(c, "reply longer than LOADGEN_MAX_REPLY");
-            return;
-        }
-        ssize_t r = read(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r <= 0) {
-            conn_fail(c, r == 0 ? "server closed the connection" : strerror(errno));
-            return;
-        }
-        size_t old = c->rlen;
-        c->rlen += (size_t)r;
-        if (c->sent_ns == 0) {
-            conn_fail(c, "unsolicited bytes from the server");
-            return;
-        }
-        /* look for "\n\n", starting one byte back to catch a split pair */
-        size_t from = old > 0 ? old - 1 : 0;
-        for (size_t i = from; i + 1 < c->rlen; i++)
-            if (c->rbuf[i] == '\n' && c->rbuf[i + 1] == '\n') {
-                if (i + 2 != c->rlen) {
-                    conn_fail(c, "bytes after the reply");
-                    return;
-                }
-                conn_reply(c, i + 2, now_ns());
-                return;
-            }
-    }
+    const struct loadgen *lg = c->cl->arg;
+
+    return !lg->idle_mode;
 }
 
-static void on_write(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    conn_flush(arg);
-}
-
-/* Connect C and create its events. */
-static int conn_open(struct conn *c)
-{
-    c->fd = bench_addr_connect(&c->lg->addr, 5000);
-    if (c->fd < 0)
-        return -1;
-    c->rev = event_new(c->lg->base, c->fd, EV_READ | EV_PERSIST, on_read, c);
-    c->wev = event_new(c->lg->base, c->fd, EV_WRITE, on_write, c);
-    if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) != 0) {
-        fprintf(stderr, "policy-loadgen: cannot create events\n");
-        exit(2);
-    }
-    return 0;
-}
-
-/* End of warm-up: start counting. */
-static void on_warm(evutil_socket_t fd, short what, void *arg)
-{
-    struct loadgen *lg = arg;
-    (void)fd;
-    (void)what;
-    bench_hist_reset(&lg->hist);
-    lg->completed = lg->errors = 0;
-    lg->measuring = 1;
-    lg->t_measure_start = now_ns();
-    if (lg->pid > 0)
-        lg->cpu_ok = bench_proc_cpu(lg->pid, &lg->cpu_start_us) == 0;
-}
-
-/* End of the measured interval. */
-static void on_stop(evutil_socket_t fd, short what, void *arg)
-{
-    struct loadgen *lg = arg;
-    (void)fd;
-    (void)what;
-    lg->t_measure_end = now_ns();
-    lg->stopping = 1;
-    event_base_loopbreak(lg->base);
-}
-
-/* Periodic check for replies that take longer than the timeout. */
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct loadgen *lg = arg;
-    (void)fd;
-    (void)what;
-    uint64_t t = now_ns();
-    for (size_t i = 0; i < lg->nconns; i++) {
-        struct conn *c = &lg->conns[i];
-        if (c->fd >= 0 && c->sent_ns != 0 && t - c->sent_ns > lg->timeout_ns)
-            conn_fail(c, "reply timeout");
-    }
-}
+static const struct bench_client_ops lg_ops = {
+    .send_next = conn_send_next,
+    .reply = conn_reply,
+    .failed = conn_failed,
+};
 
 static void usage(void)
 {
@@ -325,46 +127,21 @@ static void usage(void)
 /* Parse a non-negative decimal number or exit with a usage message. */
 static double num_arg(const char *s, const char *what, double max)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= 0.0) || v > max) {
+    double v = 0.0;
+
+    if (bench_client_num(s, 0.0, max, &v) != 0) {
         fprintf(stderr, "policy-loadgen: bad %s \"%s\"\n", what, s);
         exit(2);
     }
     return v;
 }
 
-/* Raise the open-files limit so that thousands of connections fit. */
-static void raise_nofile(size_t need)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    if (rl.rlim_cur < need + 64) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need + 64 ? (rlim_t)(need + 64)
-                                                                              : rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-/* Convert a timeval-style seconds value for evtimer_add. */
-static struct timeval tv_of(double secs)
-{
-    struct timeval tv;
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
 /* Open every connection; exits on failure (the server is not there). */
 static void open_all(struct loadgen *lg)
 {
-    for (size_t i = 0; i < lg->nconns; i++) {
-        lg->conns[i].lg = lg;
-        lg->conns[i].fd = -1;
+    for (size_t i = 0; i < lg->cl.nconns; i++) {
         lg->conns[i].next_req = (i * 7919u) % bench_req_count(lg->reqs);
-        if (conn_open(&lg->conns[i]) != 0) {
+        if (bench_client_open(&lg->cl.conns[i]) != 0) {
             fprintf(stderr, "policy-loadgen: connect %zu to server: %s\n", i, strerror(errno));
             exit(2);
         }
@@ -384,85 +161,60 @@ static int print_mem(pid_t pid, const char *when, uint64_t *rss, uint64_t *hwm, 
     return 0;
 }
 
-/* Idle mode: K connections, one request each, then hold and measure RSS. */
+/* Idle mode: K connections, one request each, then hold and measure RSS.
+ * Errors count from the start (there is no warm-up). */
 static int run_idle(struct loadgen *lg, double hold, const char *spec, int quiet)
 {
+    struct bench_client *cl = &lg->cl;
     uint64_t rss0 = 0, hwm0 = 0, rss = 0, hwm = 0;
-    int have0 = lg->pid > 0 && print_mem(lg->pid, "before", &rss0, &hwm0, quiet) == 0;
+    int have0 = cl->pid > 0 && print_mem(cl->pid, "before", &rss0, &hwm0, quiet) == 0;
     open_all(lg);
-    for (size_t i = 0; i < lg->nconns; i++)
-        conn_send_next(&lg->conns[i]);
-    struct event *tick = event_new(lg->base, -1, EV_PERSIST, on_tick, lg);
-    struct timeval tv = tv_of(0.1);
-    event_add(tick, &tv);
-    struct event *stop = evtimer_new(lg->base, on_stop, lg);
-    tv = tv_of((double)lg->timeout_ns / 1e9);
-    evtimer_add(stop, &tv);
-    event_base_dispatch(lg->base); /* until all replied or timeout */
-    event_free(stop);
-    event_free(tick);
+    bench_client_run(cl, -1.0, (double)cl->timeout_ns / 1e9); /* until all replied or timeout */
     size_t open = 0;
-    for (size_t i = 0; i < lg->nconns; i++)
-        open += lg->conns[i].fd >= 0;
+    for (size_t i = 0; i < cl->nconns; i++)
+        open += cl->conns[i].fd >= 0;
     usleep((useconds_t)(hold * 1e6));
-    int have = lg->pid > 0 && print_mem(lg->pid, "with idle connections", &rss, &hwm, quiet) == 0;
+    int have = cl->pid > 0 && print_mem(cl->pid, "with idle connections", &rss, &hwm, quiet) == 0;
     if (!quiet)
         printf("idle       %zu connections to %s, %zu answered, %zu still open after %.1f s\n",
-               lg->nconns, spec, lg->idle_replied, open, hold);
+               cl->nconns, spec, lg->idle_replied, open, hold);
     printf("RESULT mode=idle conns=%zu answered=%zu open=%zu errors=%llu rss_before_kb=%llu "
            "rss_kb=%llu hwm_kb=%llu\n",
-           lg->nconns, lg->idle_replied, open, (unsigned long long)lg->errors,
+           cl->nconns, lg->idle_replied, open, (unsigned long long)cl->errors,
            (unsigned long long)(have0 ? rss0 : 0), (unsigned long long)(have ? rss : 0),
            (unsigned long long)(have ? hwm : 0));
-    return lg->errors == 0 && lg->idle_replied == lg->nconns && open == lg->nconns ? 0 : 1;
+    return cl->errors == 0 && lg->idle_replied == cl->nconns && open == cl->nconns ? 0 : 1;
 }
 
 /* Print the load-mode report. */
 static void report(struct loadgen *lg, const char *spec, double warm, int quiet)
 {
-    double secs = (double)(lg->t_measure_end - lg->t_measure_start) / 1e9;
-    double rps = secs > 0 ? (double)lg->completed / secs : 0.0;
-    const struct bench_hist *h = &lg->hist;
-    double p50 = (double)bench_hist_quantile(h, 0.50) / 1e3;
-    double p99 = (double)bench_hist_quantile(h, 0.99) / 1e3;
-    double p999 = (double)bench_hist_quantile(h, 0.999) / 1e3;
-    double mx = (double)h->max_ns / 1e3;
-    uint64_t rss = 0, hwm = 0;
-    int have_mem = lg->pid > 0 && bench_proc_mem(lg->pid, &rss, &hwm) == 0;
-    double cpu_per_req = -1.0;
-    if (lg->cpu_ok && bench_proc_cpu(lg->pid, &lg->cpu_end_us) == 0 && lg->completed > 0)
-        cpu_per_req = (double)(lg->cpu_end_us - lg->cpu_start_us) / (double)lg->completed;
+    struct bench_client *cl = &lg->cl;
+    struct bench_client_figures f;
+
+    bench_client_figures(cl, &f);
     if (!quiet) {
         struct bench_req_mix m;
         bench_req_mix(lg->reqs, &m);
         printf("load       %s, %zu connection(s), %.2f s measured after %.2f s warm-up\n", spec,
-               lg->nconns, secs, warm);
+               cl->nconns, f.secs, warm);
         printf("mix        %zu variants: port 25/587/465 %zu/%zu/%zu, policy_context %zu, "
                "on-net %zu, IPv6 %zu, SASL %zu, TLS %zu, local rcpt %zu, END-OF-MESSAGE %zu\n",
                m.total, m.port25, m.port587, m.port465, m.with_context, m.onnet, m.ipv6, m.authed,
                m.tls, m.local_rcpt, m.eom);
         printf("requests   %llu = %.0f req/s, errors %llu, reconnects %llu\n",
-               (unsigned long long)lg->completed, rps, (unsigned long long)lg->errors,
-               (unsigned long long)lg->reconnects);
+               (unsigned long long)cl->completed, f.rps, (unsigned long long)cl->errors,
+               (unsigned long long)cl->reconnects);
         printf("latency    mean %.1f us, p50 %.1f us, p99 %.1f us, p999 %.1f us, max %.1f us\n",
-               bench_hist_mean(h) / 1e3, p50, p99, p999, mx);
-        printf("actions   ");
-        for (size_t i = 0; i < lg->nactions; i++)
-            printf(" %s %.1f%%", lg->actions[i].word,
-                   100.0 * (double)lg->actions[i].n / (double)(lg->completed ? lg->completed : 1));
-        if (lg->other_actions)
-            printf(" other %llu", (unsigned long long)lg->other_actions);
-        printf("\n");
-        if (have_mem)
+               f.mean_us, f.p50_us, f.p99_us, f.p999_us, f.max_us);
+        bench_client_print_actions(cl);
+        if (f.have_mem)
             printf("daemon     pid %ld: VmRSS %llu kB, VmHWM %llu kB, CPU %.1f us/request\n",
-                   (long)lg->pid, (unsigned long long)rss, (unsigned long long)hwm, cpu_per_req);
+                   (long)cl->pid, (unsigned long long)f.rss_kb, (unsigned long long)f.hwm_kb,
+                   f.cpu_us_per_req);
     }
-    printf("RESULT mode=load conns=%zu requests=%llu secs=%.3f rps=%.0f mean_us=%.1f p50_us=%.1f "
-           "p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%llu rss_kb=%llu hwm_kb=%llu "
-           "cpu_us_per_req=%.2f\n",
-           lg->nconns, (unsigned long long)lg->completed, secs, rps, bench_hist_mean(h) / 1e3, p50,
-           p99, p999, mx, (unsigned long long)lg->errors, (unsigned long long)rss,
-           (unsigned long long)hwm, cpu_per_req);
+    bench_client_print_result(cl, "load", &f);
+    printf("\n");
 }
 
 int main(int argc, char **argv)
@@ -473,7 +225,6 @@ int main(int argc, char **argv)
     uint64_t count = 0, seed = 1;
     long pid = 0;
     int quiet = 0, opt;
-
     while ((opt = getopt(argc, argv, "s:c:t:n:w:p:d:V:S:T:i:q")) != -1) {
         switch (opt) {
         case 's':
@@ -522,7 +273,7 @@ int main(int argc, char **argv)
 
     static struct loadgen lg; /* holds the histogram; zeroed */
     char err[512];
-    if (bench_addr_parse(spec, &lg.addr, err, sizeof(err)) != 0) {
+    if (bench_addr_parse(spec, &lg.cl.addr, err, sizeof(err)) != 0) {
         fprintf(stderr, "policy-loadgen: %s\n", err);
         return 2;
     }
@@ -532,19 +283,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "policy-loadgen: %s\n", lg.reqs ? err : "out of memory");
         return 2;
     }
-    lg.base = event_base_new();
+    size_t nconns = idle > 0 ? idle : conns;
     lg.idle_mode = idle > 0;
-    lg.nconns = idle > 0 ? idle : conns;
     lg.max_count = count;
-    lg.timeout_ns = (uint64_t)(timeout_ms * 1e6);
-    lg.pid = (pid_t)pid;
-    lg.conns = calloc(lg.nconns, sizeof(struct conn));
-    if (lg.base == NULL || lg.conns == NULL) {
+    lg.cl.prog = "policy-loadgen";
+    lg.cl.timeout_ns = (uint64_t)(timeout_ms * 1e6);
+    lg.cl.pid = (pid_t)pid;
+    lg.cl.arg = &lg;
+    lg.conns = calloc(nconns, sizeof(*lg.conns));
+    if (bench_client_init(&lg.cl, nconns, LOADGEN_MAX_ACTIONS, &lg_ops) != 0 || lg.conns == NULL) {
         fprintf(stderr, "policy-loadgen: out of memory\n");
         return 2;
     }
-    bench_hist_reset(&lg.hist);
-    raise_nofile(lg.nconns);
+    bench_client_raise_nofile(nconns);
 
     if (lg.idle_mode)
         return run_idle(&lg, secs < 0 ? 1.0 : secs, spec, quiet);
@@ -552,33 +303,11 @@ int main(int argc, char **argv)
     if (secs < 0)
         secs = count > 0 ? 3600 : 3; /* -n alone: the count ends the run */
     open_all(&lg);
-    struct event *warm_ev = evtimer_new(lg.base, on_warm, &lg);
-    struct event *stop_ev = evtimer_new(lg.base, on_stop, &lg);
-    struct event *tick = event_new(lg.base, -1, EV_PERSIST, on_tick, &lg);
-    struct timeval tv = tv_of(warm);
-    evtimer_add(warm_ev, &tv);
-    tv = tv_of(warm + secs);
-    evtimer_add(stop_ev, &tv);
-    tv = tv_of(0.1);
-    event_add(tick, &tv);
-    if (warm <= 0.0)
-        on_warm(-1, 0, &lg);
-    for (size_t i = 0; i < lg.nconns; i++)
-        conn_send_next(&lg.conns[i]);
-    event_base_dispatch(lg.base);
+    bench_client_run(&lg.cl, warm, warm + secs);
     report(&lg, spec, warm, quiet);
-    int rc = lg.errors == 0 && lg.completed > 0 ? 0 : 1;
-    event_free(warm_ev);
-    event_free(stop_ev);
-    event_free(tick);
-    for (size_t i = 0; i < lg.nconns; i++)
-        if (lg.conns[i].fd >= 0) {
-            event_free(lg.conns[i].rev);
-            event_free(lg.conns[i].wev);
-            close(lg.conns[i].fd);
-        }
+    int rc = lg.cl.errors == 0 && lg.cl.completed > 0 ? 0 : 1;
+    bench_client_free(&lg.cl);
     free(lg.conns);
     bench_req_free(lg.reqs);
-    event_base_free(lg.base);
     return rc;
 }
