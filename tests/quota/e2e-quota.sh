@@ -8,30 +8,17 @@
 set -uo pipefail
 PT_PORT_MIN=27500 PT_PORT_MAX=27999
 . "$(dirname "$0")/../lib/stack.sh"
+. "$(dirname "$0")/../lib/redis.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run a private Postfix"; exit 77; }
 command -v redis-server >/dev/null || { echo "SKIP: no redis-server"; exit 77; }
 CLIENT="python3 $(dirname "$0")/policy-client.py"
 
 pt_init e2e-quota
 
-# redis_start NAME PORT [ARGS...]: a throwaway redis-server in $PT_TMP/NAME.
-redis_start() {
-    local name=$1 port=$2 i
-    shift 2
-    mkdir -p "$PT_TMP/$name"
-    pt_spawn "$name" "$PT_TMP/$name.log" redis-server --bind 127.0.0.1 --port "$port" \
-        --save '' --appendonly no --dir "$PT_TMP/$name" "$@"
-    for ((i = 0; i < 50; i++)); do
-        redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && return 0
-        sleep 0.1
-    done
-    pt_die "redis $name on $port did not start"
-}
-redis_kill() { # SIGKILL: the server dies as in a crash
-    local pid
-    pid=$(cat "$PT_TMP/$1.pid")
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q redis && kill -KILL "$pid"
-    while pt_alive "$pid"; do sleep 0.1; done
+# Redis comes from tests/lib/redis.sh (rd_start on $RD_PORT, pid $RD_PID).
+redis_kill() { # PID; SIGKILL: the server dies as in a crash
+    tr '\0' ' ' <"/proc/$1/cmdline" | grep -q redis && kill -KILL "$1"
+    while pt_alive "$1"; do sleep 0.1; done
 }
 # Messages counted for a principal in Redis: the running total of its 1h
 # series, kept in the principal's hash as "total:oldest:newest:count"
@@ -42,7 +29,8 @@ redis_count() {
 
 RP=$(pt_ports 1)
 METRICS=127.0.0.1:$(pt_ports 1)
-redis_start redis "$RP"
+RD_PORT=$RP
+rd_start
 QUOTA_CONF=(
     "redis_server = 127.0.0.1:$RP"
     "policyd_quota_submission_messages = 3/1h"
@@ -127,7 +115,7 @@ t_check "instance 1 sees carol's 2 messages: 1 more, then deferred" \
     "$($CLIENT 127.0.0.1 "$PD_PORT" "$P587" carol msg:1 msg:1 | tr '\n' ' ')" '^DUNNO DEFER_IF_PERMIT'
 
 # --- Redis killed: fallback, no error at the SMTP client ------------------
-redis_kill redis
+redis_kill "$RD_PID"
 session dave_down "$P587" --tls --auth PLAIN --auth-user "$BOB_USER" --auth-password "$BOB_PASS" --to alice@example.org
 t_reply "bob's message is queued while Redis is down" dave_down DOT '^250 2\.0\.0 Ok: queued'
 MARK=$(pt_log_size "$PD_LOG")
@@ -141,7 +129,7 @@ t_check "every decision during the outage answered well within Postfix's timeout
     "$([ "${SLOW:-999999999}" -lt 1000000 ] && echo yes)" '^yes$'
 
 # --- Redis back: shared limits again --------------------------------------
-redis_start redis "$RP"
+rd_start # same port, fresh and empty
 pt_wait_log "$PD_LOG" 'redis: connected again' 15 || true
 t_check "the daemon reconnects to Redis" "$(grep -c 'redis: connected again' "$PD_LOG")" '^[1-9]'
 t_check "fresh Redis: erin's count starts again (shared store, not the host's)" \

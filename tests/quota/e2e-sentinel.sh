@@ -7,6 +7,7 @@ set -uo pipefail
 PT_PORT_MIN=27500 PT_PORT_MAX=27999
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/assert.sh"
+. "$(dirname "$0")/../lib/redis.sh"
 command -v redis-sentinel >/dev/null || { echo "SKIP: no redis-sentinel"; exit 77; }
 PD_BIN=${PORTREEVE_POLICYD:?set PORTREEVE_POLICYD}
 CLIENT="python3 $(dirname "$0")/policy-client.py"
@@ -15,20 +16,11 @@ pt_init e2e-sentinel
 base=$(pt_ports 5)
 M=$base R=$((base + 1)) S=$((base + 2)) PD=$((base + 3))
 
-redis_start() {
-    local name=$1 port=$2 i
-    shift 2
-    mkdir -p "$PT_TMP/$name"
-    pt_spawn "$name" "$PT_TMP/$name.log" redis-server --bind 127.0.0.1 --port "$port" \
-        --save '' --appendonly no --dir "$PT_TMP/$name" "$@"
-    for ((i = 0; i < 50; i++)); do
-        redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && return 0
-        sleep 0.1
-    done
-    pt_die "redis $name did not start"
-}
-redis_start master "$M"
-redis_start replica "$R" --replicaof 127.0.0.1 "$M"
+RD_PORT=$M
+rd_start
+M_PID=$RD_PID
+RD_PORT=$R
+rd_start --replicaof 127.0.0.1 "$M"
 cat >"$PT_TMP/sentinel.conf" <<EOC
 bind 127.0.0.1
 port $S
@@ -60,7 +52,7 @@ t_check "it is counted on the master found through Sentinel" "$(count "$M" alice
 for ((i = 0; i < 50; i++)); do [ "$(count "$R" alice)" = 1 ] && break; sleep 0.1; done
 t_check "and replicated" "$(count "$R" alice)" '^1$'
 
-pid=$(cat "$PT_TMP/master.pid")
+pid=$M_PID
 tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q redis-server && kill -KILL "$pid"
 for ((i = 0; i < 200; i++)); do
     redis-cli -p "$S" SENTINEL get-master-addr-by-name pq 2>/dev/null | grep -qx "$R" && break
