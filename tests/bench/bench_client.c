@@ -239,6 +239,8 @@ static void client_on_warm(evutil_socket_t fd, short what, void *arg)
 
     bench_hist_reset(&cl->hist);
     cl->completed = cl->errors = 0;
+    if (cl->ops->warm != NULL)
+        cl->ops->warm(cl);
     cl->measuring = 1;
     cl->t_start = bench_client_now_ns();
     if (cl->pid > 0)

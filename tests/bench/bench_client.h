@@ -45,6 +45,9 @@ struct bench_client_ops {
     /* Optional: the first request on C at bench_client_run() (NULL:
      * send_next). */
     void (*start)(struct bench_client_conn *c);
+    /* Optional: measuring starts (again, when a zero warm-up's timer fires
+     * after the start): reset the program's own counters with the client's. */
+    void (*warm)(struct bench_client *cl);
 };
 
 struct bench_client_action {

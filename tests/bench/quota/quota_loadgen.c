@@ -34,40 +34,28 @@
  * actions, and with -p the daemon's CPU time per request. The last line is
  * "RESULT key=value ..." with the keys of policy-loadgen's RESULT line.
  * Exit status 0, 1 when a request failed (closed, timeout, bad reply), 2 on
- * a usage or setup error. Replies are at most QLG_MAX_REPLY bytes; a run
- * is bounded by -t plus the reply timeout -T (default 5000 ms).
+ * a usage or setup error. Replies are at most BENCH_CLIENT_MAX_REPLY bytes;
+ * a run is bounded by -t plus the reply timeout -T (default 5000 ms). The
+ * connections, the framing and the common figures are tests/bench's
+ * bench_client.c, as in policy-loadgen; the sessions are this file's.
  */
-#include "bench_addr.h"
-#include "bench_hist.h"
-#include "bench_proc.h"
+#include "bench_client.h"
 
 #include <errno.h>
-#include <event2/event.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#define QLG_MAX_REPLY 1024
 #define QLG_MAX_REQUEST 2048
 #define QLG_MAX_CONNS 10000
 #define QLG_MAX_ACTIONS 8
 
-struct qlg;
-
 /* One smtpd process: its current session and message. */
-struct qlg_conn {
-    struct qlg *lg;
-    int fd;
-    struct event *rev, *wev;
+struct qlg_session {
     char req[QLG_MAX_REQUEST];
-    size_t req_len, req_off;
-    uint64_t sent_ns; /* 0: nothing outstanding */
-    char rbuf[QLG_MAX_REPLY];
-    size_t rlen;
     /* session */
     unsigned role;  /* 0 = 25 (address), 1 = 587, 2 = 465 (users) */
     unsigned who;   /* user or address number */
@@ -79,40 +67,15 @@ struct qlg_conn {
     unsigned rcpts, sent; /* recipients in it; RCPT requests sent so far */
 };
 
-struct qlg_action {
-    char word[24];
-    uint64_t n;
-};
-
 struct qlg {
-    struct event_base *base;
-    struct bench_addr addr;
-    struct qlg_conn *conns;
-    size_t nconns;
+    struct bench_client cl;
+    struct qlg_session *sess; /* one per connection */
     unsigned users, addrs;
     uint64_t rng;
     int prime;       /* -P */
     unsigned primed; /* sessions started in prime mode */
-    int measuring, stopping;
-    uint64_t timeout_ns;
-    struct bench_hist hist;
-    uint64_t completed, errors, rcpt_reqs, eom_reqs, messages;
-    struct qlg_action actions[QLG_MAX_ACTIONS];
-    size_t nactions;
-    uint64_t other_actions;
-    pid_t pid;
-    uint64_t cpu_start_us;
-    int cpu_ok;
-    uint64_t t0, t1;
+    uint64_t rcpt_reqs, eom_reqs, messages;
 };
-
-static uint64_t qlg_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* xorshift64*: reproducible from -S. */
 static unsigned qlg_rand(struct qlg *lg, unsigned n)
@@ -124,9 +87,8 @@ static unsigned qlg_rand(struct qlg *lg, unsigned n)
 }
 
 /* A new SMTP session on this connection. */
-static void qlg_new_session(struct qlg_conn *c)
+static void qlg_new_session(struct qlg *lg, struct qlg_session *c)
 {
-    struct qlg *lg = c->lg;
     unsigned r = qlg_rand(lg, 100);
 
     c->role = r < 35 ? 0 : r < 85 ? 1 : 2;
@@ -146,21 +108,21 @@ static void qlg_new_session(struct qlg_conn *c)
 }
 
 /* The next message of the session (a new session when it has none left). */
-static void qlg_new_message(struct qlg_conn *c)
+static void qlg_new_message(struct qlg *lg, struct qlg_session *c)
 {
     unsigned r;
 
     if (c->msgs_left == 0)
-        qlg_new_session(c);
+        qlg_new_session(lg, c);
     c->msgs_left--;
     c->counter++;
-    r = qlg_rand(c->lg, 100);
-    c->rcpts = c->lg->prime ? 1 : r < 60 ? 1 : r < 80 ? 2 : r < 90 ? 3 : 4 + qlg_rand(c->lg, 5);
+    r = qlg_rand(lg, 100);
+    c->rcpts = lg->prime ? 1 : r < 60 ? 1 : r < 80 ? 2 : r < 90 ? 3 : 4 + qlg_rand(lg, 5);
     c->sent = 0;
 }
 
-/* Format the next request of the current message into c->req. */
-static void qlg_build(struct qlg_conn *c)
+/* Format the next request of the current message into c->req; its length. */
+static size_t qlg_build(struct qlg_session *c)
 {
     static const char *const ports[] = {"25", "587", "465"};
     int eom = c->sent == c->rcpts;
@@ -209,209 +171,87 @@ static void qlg_build(struct qlg_conn *c)
         fprintf(stderr, "quota-loadgen: request does not fit\n");
         exit(2);
     }
-    c->req_len = (size_t)n;
-    c->req_off = 0;
+    return (size_t)n;
 }
 
-static void qlg_fail(struct qlg_conn *c, const char *why);
-
-/* Write what is left of the request; wait for EV_WRITE when full. */
-static void qlg_flush(struct qlg_conn *c)
+/* Send the next request of connection C's session. */
+static void qlg_send_next(struct bench_client_conn *c)
 {
-    while (c->req_off < c->req_len) {
-        ssize_t w = write(c->fd, c->req + c->req_off, c->req_len - c->req_off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            event_add(c->wev, NULL);
-            return;
-        }
-        if (w <= 0) {
-            qlg_fail(c, strerror(errno));
-            return;
-        }
-        c->req_off += (size_t)w;
-    }
-}
+    struct qlg *lg = c->cl->arg;
+    struct qlg_session *s = &lg->sess[c->index];
+    size_t len;
 
-static void qlg_send_next(struct qlg_conn *c)
-{
-    if (c->sent > c->rcpts || c->rcpts == 0)
-        qlg_new_message(c);
-    qlg_build(c);
-    if (c->sent == c->rcpts)
-        c->lg->eom_reqs += c->lg->measuring;
+    if (s->sent > s->rcpts || s->rcpts == 0)
+        qlg_new_message(lg, s);
+    len = qlg_build(s);
+    if (s->sent == s->rcpts)
+        lg->eom_reqs += lg->cl.measuring;
     else
-        c->lg->rcpt_reqs += c->lg->measuring;
-    c->sent++; /* after the END-OF-MESSAGE: sent = rcpts + 1, the next message */
-    c->rlen = 0;
-    c->sent_ns = qlg_now_ns();
-    qlg_flush(c);
+        lg->rcpt_reqs += lg->cl.measuring;
+    s->sent++; /* after the END-OF-MESSAGE: sent = rcpts + 1, the next message */
+    bench_client_send(c, s->req, len);
 }
 
-static int qlg_open(struct qlg_conn *c);
-
-/* A request failed: count it, reconnect as Postfix's policy client would,
- * and start a new session (smtpd gives up on the transaction). */
-static void qlg_fail(struct qlg_conn *c, const char *why)
+/* The first request on C; a prime run only has so many principals. */
+static void qlg_start(struct bench_client_conn *c)
 {
-    struct qlg *lg = c->lg;
+    const struct qlg *lg = c->cl->arg;
 
-    if (lg->measuring && lg->errors++ < 5)
-        fprintf(stderr, "quota-loadgen: connection %zu: %s\n", (size_t)(c - lg->conns), why);
-    event_free(c->rev);
-    event_free(c->wev);
-    c->rev = c->wev = NULL;
-    close(c->fd);
-    c->fd = -1;
-    c->sent_ns = 0;
-    c->msgs_left = 0;
-    c->rcpts = 0;
-    if (!lg->stopping && qlg_open(c) == 0)
+    if (!lg->prime || lg->primed < lg->users + lg->addrs)
         qlg_send_next(c);
 }
 
-static void qlg_count_action(struct qlg *lg, const char *reply, size_t len)
+/* A reply to C's request; a prime run ends when every principal's message
+ * has been answered. */
+static void qlg_reply(struct bench_client_conn *c, size_t len, uint64_t t, uint64_t lat)
 {
-    const char *w = reply + 7;
-    size_t wl = 0;
+    struct bench_client *cl = c->cl;
+    struct qlg *lg = cl->arg;
+    struct qlg_session *s = &lg->sess[c->index];
+    (void)t;
 
-    if (len < 7 || memcmp(reply, "action=", 7) != 0) {
-        lg->other_actions++;
+    if (cl->measuring) {
+        bench_client_record(cl, c, len, lat);
+        lg->messages += s->sent > s->rcpts;
+    }
+    if (lg->prime && s->sent > s->rcpts && lg->primed >= lg->users + lg->addrs) {
+        s->rcpts = 0; /* this one is done */
+        for (size_t k = 0; k < cl->nconns; k++)
+            if (cl->conns[k].sent_ns)
+                return;
+        bench_client_break(cl);
         return;
     }
-    while (7 + wl < len && w[wl] != ' ' && w[wl] != '\n' && wl < sizeof(lg->actions[0].word) - 1)
-        wl++;
-    for (size_t i = 0; i < lg->nactions; i++)
-        if (strlen(lg->actions[i].word) == wl && memcmp(lg->actions[i].word, w, wl) == 0) {
-            lg->actions[i].n++;
-            return;
-        }
-    if (lg->nactions == QLG_MAX_ACTIONS) {
-        lg->other_actions++;
-        return;
-    }
-    memcpy(lg->actions[lg->nactions].word, w, wl);
-    lg->actions[lg->nactions].word[wl] = '\0';
-    lg->actions[lg->nactions++].n = 1;
+    if (!cl->stopping)
+        qlg_send_next(c);
 }
 
-static void qlg_on_read(evutil_socket_t fd, short what, void *arg)
+/* A request failed: reconnect as Postfix's policy client would, and start
+ * a new session (smtpd gives up on the transaction). */
+static int qlg_failed(struct bench_client_conn *c)
 {
-    struct qlg_conn *c = arg;
-    struct qlg *lg = c->lg;
-    (void)what;
+    struct qlg *lg = c->cl->arg;
 
-    for (;;) {
-        size_t old = c->rlen, from;
-        ssize_t r;
-
-        if (c->rlen == sizeof(c->rbuf)) {
-            qlg_fail(c, "reply longer than QLG_MAX_REPLY");
-            return;
-        }
-        r = read(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r <= 0) {
-            qlg_fail(c, r == 0 ? "server closed the connection" : strerror(errno));
-            return;
-        }
-        c->rlen += (size_t)r;
-        if (c->sent_ns == 0) {
-            qlg_fail(c, "unsolicited bytes from the server");
-            return;
-        }
-        from = old > 0 ? old - 1 : 0;
-        for (size_t i = from; i + 1 < c->rlen; i++) {
-            if (c->rbuf[i] != '\n' || c->rbuf[i + 1] != '\n')
-                continue;
-            if (i + 2 != c->rlen) {
-                qlg_fail(c, "bytes after the reply");
-                return;
-            }
-            if (lg->measuring) {
-                bench_hist_record(&lg->hist, qlg_now_ns() - c->sent_ns);
-                qlg_count_action(lg, c->rbuf, i + 2);
-                lg->completed++;
-                lg->messages += c->sent > c->rcpts;
-            }
-            c->sent_ns = 0;
-            if (lg->prime && c->sent > c->rcpts && lg->primed >= lg->users + lg->addrs) {
-                c->rcpts = 0; /* this one is done */
-                for (size_t k = 0; k < lg->nconns; k++)
-                    if (lg->conns[k].sent_ns)
-                        return;
-                event_base_loopbreak(lg->base);
-                return;
-            }
-            if (!lg->stopping)
-                qlg_send_next(c);
-            return;
-        }
-    }
+    lg->sess[c->index].msgs_left = 0;
+    lg->sess[c->index].rcpts = 0;
+    return 1;
 }
 
-static void qlg_on_write(evutil_socket_t fd, short what, void *arg)
+/* Measuring starts: the request and message counts start with it. */
+static void qlg_warm(struct bench_client *cl)
 {
-    (void)fd;
-    (void)what;
-    qlg_flush(arg);
+    struct qlg *lg = cl->arg;
+
+    lg->rcpt_reqs = lg->eom_reqs = lg->messages = 0;
 }
 
-static int qlg_open(struct qlg_conn *c)
-{
-    c->fd = bench_addr_connect(&c->lg->addr, 5000);
-    if (c->fd < 0)
-        return -1;
-    c->rev = event_new(c->lg->base, c->fd, EV_READ | EV_PERSIST, qlg_on_read, c);
-    c->wev = event_new(c->lg->base, c->fd, EV_WRITE, qlg_on_write, c);
-    if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) != 0) {
-        fprintf(stderr, "quota-loadgen: cannot create events\n");
-        exit(2);
-    }
-    return 0;
-}
-
-static void qlg_on_warm(evutil_socket_t fd, short what, void *arg)
-{
-    struct qlg *lg = arg;
-    (void)fd;
-    (void)what;
-
-    bench_hist_reset(&lg->hist);
-    lg->completed = lg->errors = lg->rcpt_reqs = lg->eom_reqs = lg->messages = 0;
-    lg->measuring = 1;
-    lg->t0 = qlg_now_ns();
-    if (lg->pid > 0)
-        lg->cpu_ok = bench_proc_cpu(lg->pid, &lg->cpu_start_us) == 0;
-}
-
-static void qlg_on_stop(evutil_socket_t fd, short what, void *arg)
-{
-    struct qlg *lg = arg;
-    (void)fd;
-    (void)what;
-
-    lg->t1 = qlg_now_ns();
-    lg->stopping = 1;
-    event_base_loopbreak(lg->base);
-}
-
-static void qlg_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct qlg *lg = arg;
-    uint64_t t = qlg_now_ns();
-    (void)fd;
-    (void)what;
-
-    for (size_t i = 0; i < lg->nconns; i++)
-        if (lg->conns[i].fd >= 0 && lg->conns[i].sent_ns &&
-            t - lg->conns[i].sent_ns > lg->timeout_ns)
-            qlg_fail(&lg->conns[i], "reply timeout");
-}
+static const struct bench_client_ops qlg_ops = {
+    .send_next = qlg_send_next,
+    .reply = qlg_reply,
+    .failed = qlg_failed,
+    .start = qlg_start,
+    .warm = qlg_warm,
+};
 
 static void qlg_usage(void)
 {
@@ -424,65 +264,34 @@ static void qlg_usage(void)
 
 static double qlg_num(const char *s, const char *what, double min, double max)
 {
-    char *end = NULL;
-    double v;
+    double v = 0.0;
 
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= min) || v > max) {
+    if (bench_client_num(s, min, max, &v) != 0) {
         fprintf(stderr, "quota-loadgen: bad %s \"%s\"\n", what, s);
         exit(2);
     }
     return v;
 }
 
-static struct timeval qlg_tv(double secs)
-{
-    struct timeval tv;
-
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
 static void qlg_report(struct qlg *lg, const char *spec, int quiet)
 {
-    const struct bench_hist *h = &lg->hist;
-    double secs = (double)(lg->t1 - lg->t0) / 1e9;
-    double rps = secs > 0 ? (double)lg->completed / secs : 0.0;
-    double cpu = -1.0;
-    uint64_t cpu_end = 0, rss = 0, hwm = 0;
+    struct bench_client *cl = &lg->cl;
+    struct bench_client_figures f;
 
-    if (lg->cpu_ok && bench_proc_cpu(lg->pid, &cpu_end) == 0 && lg->completed)
-        cpu = (double)(cpu_end - lg->cpu_start_us) / (double)lg->completed;
-    if (lg->pid > 0)
-        (void)bench_proc_mem(lg->pid, &rss, &hwm);
+    bench_client_figures(cl, &f);
     if (!quiet) {
         printf("load       %s, %zu connection(s), %.2f s, %u users, %u addresses\n", spec,
-               lg->nconns, secs, lg->users, lg->addrs);
+               cl->nconns, f.secs, lg->users, lg->addrs);
         printf("requests   %llu = %.0f req/s (RCPT %llu, END-OF-MESSAGE %llu), errors %llu\n",
-               (unsigned long long)lg->completed, rps, (unsigned long long)lg->rcpt_reqs,
-               (unsigned long long)lg->eom_reqs, (unsigned long long)lg->errors);
-        printf("latency    mean %.1f us, p50 %.1f us, p99 %.1f us, p999 %.1f us\n",
-               bench_hist_mean(h) / 1e3, (double)bench_hist_quantile(h, 0.5) / 1e3,
-               (double)bench_hist_quantile(h, 0.99) / 1e3,
-               (double)bench_hist_quantile(h, 0.999) / 1e3);
-        printf("actions   ");
-        for (size_t i = 0; i < lg->nactions; i++)
-            printf(" %s %.1f%%", lg->actions[i].word,
-                   100.0 * (double)lg->actions[i].n / (double)(lg->completed ? lg->completed : 1));
-        if (lg->other_actions)
-            printf(" other %llu", (unsigned long long)lg->other_actions);
-        printf("\n");
+               (unsigned long long)cl->completed, f.rps, (unsigned long long)lg->rcpt_reqs,
+               (unsigned long long)lg->eom_reqs, (unsigned long long)cl->errors);
+        printf("latency    mean %.1f us, p50 %.1f us, p99 %.1f us, p999 %.1f us\n", f.mean_us,
+               f.p50_us, f.p99_us, f.p999_us);
+        bench_client_print_actions(cl);
     }
-    printf("RESULT mode=quota conns=%zu requests=%llu secs=%.3f rps=%.0f mean_us=%.1f "
-           "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%llu rss_kb=%llu "
-           "hwm_kb=%llu cpu_us_per_req=%.2f rcpt=%llu eom=%llu\n",
-           lg->nconns, (unsigned long long)lg->completed, secs, rps, bench_hist_mean(h) / 1e3,
-           (double)bench_hist_quantile(h, 0.5) / 1e3, (double)bench_hist_quantile(h, 0.99) / 1e3,
-           (double)bench_hist_quantile(h, 0.999) / 1e3, (double)h->max_ns / 1e3,
-           (unsigned long long)lg->errors, (unsigned long long)rss, (unsigned long long)hwm, cpu,
-           (unsigned long long)lg->rcpt_reqs, (unsigned long long)lg->eom_reqs);
+    bench_client_print_result(cl, "quota", &f);
+    printf(" rcpt=%llu eom=%llu\n", (unsigned long long)lg->rcpt_reqs,
+           (unsigned long long)lg->eom_reqs);
 }
 
 int main(int argc, char **argv)
@@ -493,9 +302,6 @@ int main(int argc, char **argv)
     size_t conns = 8;
     int quiet = 0, opt, rc;
     char err[256];
-    struct event *warm_ev, *stop_ev, *tick;
-    struct timeval tv;
-    struct rlimit rl;
 
     lg.users = lg.addrs = 2000;
     lg.rng = 1;
@@ -514,7 +320,7 @@ int main(int argc, char **argv)
             warm = qlg_num(optarg, "warm-up", 0, 60);
             break;
         case 'p':
-            lg.pid = (pid_t)qlg_num(optarg, "pid", 1, 4194304);
+            lg.cl.pid = (pid_t)qlg_num(optarg, "pid", 1, 4194304);
             break;
         case 'u':
             lg.users = (unsigned)qlg_num(optarg, "user count", 1, 1e7);
@@ -540,65 +346,36 @@ int main(int argc, char **argv)
     }
     if (spec == NULL || optind != argc)
         qlg_usage();
-    if (bench_addr_parse(spec, &lg.addr, err, sizeof(err)) != 0) {
+    if (bench_addr_parse(spec, &lg.cl.addr, err, sizeof(err)) != 0) {
         fprintf(stderr, "quota-loadgen: %s\n", err);
         return 2;
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < conns + 64 &&
-        (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= conns + 64)) {
-        rl.rlim_cur = (rlim_t)(conns + 64);
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    lg.base = event_base_new();
-    lg.nconns = conns;
-    lg.conns = calloc(conns, sizeof(*lg.conns));
-    lg.timeout_ns = (uint64_t)(timeout_ms * 1e6);
-    if (lg.base == NULL || lg.conns == NULL) {
+    bench_client_raise_nofile(conns);
+    lg.cl.prog = "quota-loadgen";
+    lg.cl.timeout_ns = (uint64_t)(timeout_ms * 1e6);
+    lg.cl.arg = &lg;
+    lg.sess = calloc(conns, sizeof(*lg.sess));
+    if (bench_client_init(&lg.cl, conns, QLG_MAX_ACTIONS, &qlg_ops) != 0 || lg.sess == NULL) {
         fprintf(stderr, "quota-loadgen: out of memory\n");
         return 2;
     }
-    bench_hist_reset(&lg.hist);
-    for (size_t i = 0; i < conns; i++) {
-        lg.conns[i].lg = &lg;
-        if (qlg_open(&lg.conns[i]) != 0) {
+    for (size_t i = 0; i < conns; i++)
+        if (bench_client_open(&lg.cl.conns[i]) != 0) {
             fprintf(stderr, "quota-loadgen: connect to %s: %s\n", spec, strerror(errno));
             return 2;
         }
-    }
-    warm_ev = evtimer_new(lg.base, qlg_on_warm, &lg);
-    stop_ev = evtimer_new(lg.base, qlg_on_stop, &lg);
-    tick = event_new(lg.base, -1, EV_PERSIST, qlg_on_tick, &lg);
-    if (!lg.prime) { /* a prime run ends when every principal has sent */
-        tv = qlg_tv(warm);
-        evtimer_add(warm_ev, &tv);
-        tv = qlg_tv(warm + secs);
-        evtimer_add(stop_ev, &tv);
-    }
-    tv = qlg_tv(0.1);
-    event_add(tick, &tv);
-    if (warm <= 0 || lg.prime)
-        qlg_on_warm(-1, 0, &lg);
-    for (size_t i = 0; i < conns; i++)
-        if (!lg.prime || lg.primed < lg.users + lg.addrs)
-            qlg_send_next(&lg.conns[i]);
-    event_base_dispatch(lg.base);
+    if (lg.prime) /* a prime run ends when every principal has sent */
+        bench_client_run(&lg.cl, -1.0, -1.0);
+    else
+        bench_client_run(&lg.cl, warm, warm + secs);
     if (lg.prime) {
         printf("primed %u principals with %llu requests, errors %llu\n", lg.primed,
-               (unsigned long long)lg.completed, (unsigned long long)lg.errors);
-        return lg.errors != 0 || lg.primed < lg.users + lg.addrs;
+               (unsigned long long)lg.cl.completed, (unsigned long long)lg.cl.errors);
+        return lg.cl.errors != 0 || lg.primed < lg.users + lg.addrs;
     }
     qlg_report(&lg, spec, quiet);
-    rc = lg.errors == 0 && lg.completed > 0 ? 0 : 1;
-    event_free(warm_ev);
-    event_free(stop_ev);
-    event_free(tick);
-    for (size_t i = 0; i < conns; i++)
-        if (lg.conns[i].fd >= 0) {
-            event_free(lg.conns[i].rev);
-            event_free(lg.conns[i].wev);
-            close(lg.conns[i].fd);
-        }
-    free(lg.conns);
-    event_base_free(lg.base);
+    rc = lg.cl.errors == 0 && lg.cl.completed > 0 ? 0 : 1;
+    bench_client_free(&lg.cl);
+    free(lg.sess);
     return rc;
 }
