@@ -225,6 +225,7 @@ int main(int argc, char **argv)
     uint64_t count = 0, seed = 1;
     long pid = 0;
     int quiet = 0, opt;
+
     while ((opt = getopt(argc, argv, "s:c:t:n:w:p:d:V:S:T:i:q")) != -1) {
         switch (opt) {
         case 's':
