@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,9 @@ void bench_client_raise_nofile(size_t need)
 int bench_client_init(struct bench_client *cl, size_t nconns, size_t max_actions,
                       const struct bench_client_ops *ops)
 {
+    /* A server that resets a connection must show up as a counted error,
+     * not kill the load generator with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     cl->ops = ops;
     cl->nconns = nconns;
     cl->max_actions =
