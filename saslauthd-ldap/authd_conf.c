@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "conf_check.h"
 #include "util.h"
 
 static const char *const authd_conf_foreign[] = {"policyd_", NULL};
@@ -65,29 +65,6 @@ static int authd_conf_check_realms(const struct conf_entry *e, const char *v, ch
     return login_policy_init(&p, LOGIN_DEFAULT_CHARS, 1, v, err, errlen);
 }
 
-static int authd_conf_check_nets(const struct conf_entry *e, const char *v, char *err,
-                                 size_t errlen)
-{
-    struct netset *n = NULL;
-
-    (void)e;
-    if (netset_parse(v, &n, err, errlen) < 0)
-        return -1;
-    netset_free(n);
-    return 0;
-}
-
-static int authd_conf_check_facility(const struct conf_entry *e, const char *v, char *err,
-                                     size_t errlen)
-{
-    (void)e;
-    if (log_facility(v) < 0) {
-        snprintf(err, errlen, "not a syslog facility");
-        return -1;
-    }
-    return 0;
-}
-
 /* Socket paths must be absolute and fit in sun_path. */
 static int authd_conf_check_socket(const struct conf_entry *e, const char *v, char *err,
                                    size_t errlen)
@@ -117,8 +94,8 @@ const struct conf_entry authd_conf_entries[] = {
      "user to run as after binding the sockets; empty = do not change"},
     {"authd_pid_file", CONF_STR, "/run/portreeve/authd.pid", 0, 0, AS(pid_file), NULL,
      "pid file when running as a daemon (empty: none)"},
-    {"authd_syslog_facility", CONF_STR, "mail", 0, 0, AS(syslog_facility),
-     authd_conf_check_facility, "syslog facility"},
+    {"authd_syslog_facility", CONF_STR, "mail", 0, 0, AS(syslog_facility), conf_check_facility,
+     "syslog facility"},
     {"authd_workers", CONF_INT, "0", 0, 64, AS(workers), NULL,
      "verifier threads, each with its own LDAP and Redis connections; 0 = 4 per CPU (4-32)"},
     {"authd_gate_workers", CONF_INT, "1", 1, 16, AS(gate_workers), NULL,
@@ -178,8 +155,8 @@ const struct conf_entry authd_conf_entries[] = {
      "lock time per user"},
     {"authd_lockout_known_ttl", CONF_TIME, "30d", 0, 365 * 24 * H, AS(lk_known_ttl_ms), NULL,
      "how long a (user, IP) pair that logged in is exempt from the per-user lock; 0 = never"},
-    {"authd_lockout_exempt_networks", CONF_STR, "", 0, 0, AS(lk_exempt_networks),
-     authd_conf_check_nets, "client networks never counted or locked"},
+    {"authd_lockout_exempt_networks", CONF_STR, "", 0, 0, AS(lk_exempt_networks), conf_check_netset,
+     "client networks never counted or locked"},
     {"authd_lockout_ipv6_prefix", CONF_INT, "64", 1, 128, AS(lk_ipv6_prefix), NULL,
      "IPv6 clients are counted per prefix of this length"},
     {"authd_lockout_memory_entries", CONF_INT, "100000", 16, 10000000, AS(lk_memory_entries), NULL,
