@@ -36,6 +36,18 @@ PF_LOG=
 PF_ADDR=
 PF_LOCAL_DOMAIN=${PF_LOCAL_DOMAIN:-example.org}
 PF_HOSTNAME=${PF_HOSTNAME:-mail.example.org}
+# What keeps every test instance off the network: no DNS, no client name
+# lookups, and every transport delivers to discard(8). One list, used by
+# pf_create and by tests/setup/stock.sh, so that no instance can miss one.
+PF_OFFLINE=(
+    "smtpd_peername_lookup = no"
+    "smtp_dns_support_level = disabled"
+    "lmtp_dns_support_level = disabled"
+    "default_transport = discard:portreeve test sink"
+    "relay_transport = discard:portreeve test sink"
+    "local_transport = discard:portreeve test sink"
+    "virtual_transport = discard:portreeve test sink"
+)
 
 # postconf on the instance. Postfix pauses (up to ~1.5 s) when it reads a
 # main.cf or master.cf modified within the last second, in case an editor
@@ -124,13 +136,7 @@ pf_create() {
         "inet_interfaces = $PF_ADDR" \
         "inet_protocols = ipv4" \
         "mynetworks = 127.0.0.1/32" \
-        "smtpd_peername_lookup = no" \
-        "smtp_dns_support_level = disabled" \
-        "lmtp_dns_support_level = disabled" \
-        "default_transport = discard:portreeve test sink" \
-        "relay_transport = discard:portreeve test sink" \
-        "local_transport = discard:portreeve test sink" \
-        "virtual_transport = discard:portreeve test sink" \
+        "${PF_OFFLINE[@]}" \
         "local_recipient_maps =" \
         "alias_maps =" \
         "alias_database =" \

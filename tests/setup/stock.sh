@@ -24,7 +24,7 @@
 #       Sets STOCK_ETC, STOCK_SPOOL, STOCK_LOG.
 #   stock_debconf_answers  the answers used (for the report)
 #
-# Needs tests/lib/common.sh and tls.sh.
+# Needs tests/lib/common.sh, tls.sh and postfix.sh (PF_OFFLINE).
 
 STOCK_ETC= STOCK_SPOOL= STOCK_LOG=
 STOCK_HOSTNAME=mail.example.org
@@ -83,13 +83,7 @@ stock_create() {
         "maillog_file = $STOCK_LOG" \
         "maillog_file_prefixes = /var, /dev/stdout, $dir" \
         "inet_interfaces = $addr" \
-        "smtpd_peername_lookup = no" \
-        "smtp_dns_support_level = disabled" \
-        "lmtp_dns_support_level = disabled" \
-        "default_transport = discard:portreeve test sink" \
-        "relay_transport = discard:portreeve test sink" \
-        "local_transport = discard:portreeve test sink" \
-        "virtual_transport = discard:portreeve test sink" \
+        "${PF_OFFLINE[@]}" \
         "alias_maps =" \
         "alias_database =" \
         "import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME SASL_PATH=${STOCK_SASL_PATH:-/usr/lib/x86_64-linux-gnu/sasl2}"
