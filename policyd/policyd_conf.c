@@ -4,10 +4,17 @@
  * The table below is the single place where a key, its type, default and
  * range are defined; portreeve.conf(5) documents the same keys and a test
  * checks that the two agree.
+ *
+ * policyd_mx_allowed_clients_file is read by policyd_conf_load(), so at
+ * start-up, on -t and on every SIGHUP (as policyd_user by then): CIDR
+ * items separated by white space or commas, "#" to the end of a line is a
+ * comment. Limit: POLICYD_CLIENTS_FILE_MAX bytes. A bad item is an error
+ * naming the file and line; so is a file that leaves the list empty.
  */
 #include "policyd_conf.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +48,17 @@ static int check_domains(const struct conf_entry *e, const char *v, char *err, s
     if (domains_parse(v, &d, err, errlen) < 0)
         return -1;
     domains_free(d);
+    return 0;
+}
+
+/* conf_check_fn: empty, or an absolute path (a daemon chdirs to /). */
+static int check_abs_path(const struct conf_entry *e, const char *v, char *err, size_t errlen)
+{
+    (void)e;
+    if (v[0] != '\0' && v[0] != '/') {
+        snprintf(err, errlen, "want an absolute path");
+        return -1;
+    }
     return 0;
 }
 
@@ -105,6 +123,14 @@ static const struct conf_entry policyd_entries[] = {
     {"policyd_spoofed_sender_reply", CONF_STR,
      "550 5.7.1 Sender address in a local domain: authenticate on port 587", 0, 0,
      PC(spoofed_sender_reply), action_conf_check_refusal, "reply to a spoofed local sender"},
+    {"policyd_mx_allowed_clients", CONF_STR, "", 0, 0, PC(mx_allowed_clients), conf_check_netset,
+     "only these clients may send unauthenticated on mx (empty with no file: anyone)"},
+    {"policyd_mx_allowed_clients_file", CONF_STR, "", 0, 0, PC(mx_allowed_clients_file),
+     check_abs_path, "file of more such clients, re-read on SIGHUP (empty: none)"},
+    {"policyd_mx_unlisted_client_reply", CONF_STR,
+     "554 5.7.1 Port 25 accepts mail only from registered mail servers; use port 587", 0, 0,
+     PC(mx_unlisted_client_reply), action_conf_check_refusal,
+     "reply to an unauthenticated client on mx that is not allowed"},
 };
 #undef PC
 #define POLICYD_NENTRIES (sizeof(policyd_entries) / sizeof(policyd_entries[0]))
@@ -241,9 +267,151 @@ static void policyd_conf_free(struct policyd_conf *c)
     for (size_t i = 0; i < n; i++)
         conf_section_free(&s[i]);
     netset_free(c->relay_nets);
+    netset_free(c->mx_allowed);
     domains_free(c->local);
     quota_conf_release(&c->quota);
     free(c);
+}
+
+/* policyd_mx_allowed_clients_file: a campus list of mail servers holds tens
+ * to thousands of entries; 1 MiB is room for some 50,000. */
+#define POLICYD_CLIENTS_FILE_MAX ((size_t)1 << 20)
+
+/* Read a whole file of at most POLICYD_CLIENTS_FILE_MAX bytes into a
+ * NUL-terminated buffer (the caller frees it), or NULL with err set. */
+static char *clients_file_read(const char *path, size_t *lenp, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+
+    if (fp == NULL) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        size_t got;
+        if (len == cap) {
+            /* One byte over the limit is enough to know it is too large. */
+            size_t ncap = cap ? cap * 2 : 4096;
+            char *nb;
+            if (cap > POLICYD_CLIENTS_FILE_MAX) {
+                snprintf(err, errlen, "larger than %zu bytes", POLICYD_CLIENTS_FILE_MAX);
+                goto fail;
+            }
+            if (ncap > POLICYD_CLIENTS_FILE_MAX + 1)
+                ncap = POLICYD_CLIENTS_FILE_MAX + 1;
+            nb = realloc(buf, ncap + 1);
+            if (nb == NULL) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        got = fread(buf + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        goto fail;
+    }
+    fclose(fp);
+    buf[len] = '\0';
+    *lenp = len;
+    return buf;
+fail:
+    free(buf);
+    fclose(fp);
+    return NULL;
+}
+
+/* Blank the "#" comments of a clients file and check it line by line, so
+ * that an error names its line; the buffer stays a valid netset list. */
+static int clients_file_check(char *buf, size_t len, char *err, size_t errlen)
+{
+    char *line = buf, *end = buf + len;
+    unsigned lineno = 0;
+
+    while (line < end) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        char *eol = nl ? nl : end;
+        char *hash = memchr(line, '#', (size_t)(eol - line));
+        char why[256]; /* netset's reasons quote at most 64 bytes */
+        struct netset *s;
+        int rc;
+
+        lineno++;
+        if (memchr(line, '\0', (size_t)(eol - line)) != NULL) {
+            snprintf(err, errlen, "line %u: NUL byte", lineno);
+            return -1;
+        }
+        if (hash)
+            memset(hash, ' ', (size_t)(eol - hash));
+        *eol = '\0';
+        rc = netset_parse(line, &s, why, sizeof(why));
+        if (nl)
+            *nl = '\n';
+        if (rc < 0) {
+            snprintf(err, errlen, "line %u: %s", lineno, why);
+            return -1;
+        }
+        netset_free(s);
+        line = eol + 1;
+    }
+    return 0;
+}
+
+/* Build c->mx_allowed from policyd_mx_allowed_clients and the file; it
+ * stays NULL (rule off) when neither names a client. An empty file is an
+ * error: a truncated file must not silently open port 25 to everyone. */
+static int build_mx_allowed(struct policyd_conf *c, char *err, size_t errlen)
+{
+    const char *path = c->mx_allowed_clients_file;
+    size_t ilen = strlen(c->mx_allowed_clients), flen = 0;
+    char *file = NULL, *list;
+    char why[CONF_ERR_LEN];
+    int rc;
+
+    if (path[0]) {
+        file = clients_file_read(path, &flen, why, sizeof(why));
+        /* As for policyd_quota_user_limits_map: "key = path: line N: reason". */
+        if (file == NULL || clients_file_check(file, flen, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "policyd_mx_allowed_clients_file = %s: %s", path, why);
+            free(file);
+            return -1;
+        }
+    }
+    list = malloc(ilen + 1 + flen + 1);
+    if (list == NULL) {
+        free(file);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(list, c->mx_allowed_clients, ilen);
+    list[ilen] = '\n';
+    memcpy(list + ilen + 1, file ? file : "", flen + 1);
+    free(file);
+    rc = netset_parse(list, &c->mx_allowed, why, sizeof(why));
+    free(list);
+    if (rc < 0) {
+        snprintf(err, errlen, "policyd_mx_allowed_clients: %s", why);
+        return -1;
+    }
+    if (netset_count(c->mx_allowed) == 0) {
+        netset_free(c->mx_allowed);
+        c->mx_allowed = NULL;
+        if (path[0]) {
+            snprintf(err, errlen,
+                     "policyd_mx_allowed_clients_file = %s: no client listed (to let every "
+                     "client use the mx role, leave both policyd_mx_allowed_clients keys empty)",
+                     path);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 struct policyd_conf *policyd_conf_load(const char *path, char *err, size_t errlen)
@@ -276,6 +444,10 @@ struct policyd_conf *policyd_conf_load(const char *path, char *err, size_t errle
         domains_parse(c->local_domains, &c->local, why, sizeof(why)) < 0 ||
         parse_port_roles(c->port_roles, c->roles, &c->nroles, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "%s", why);
+        policyd_conf_free(c);
+        return NULL;
+    }
+    if (build_mx_allowed(c, err, errlen) < 0) {
         policyd_conf_free(c);
         return NULL;
     }

@@ -52,6 +52,9 @@ struct policyd_conf {
     char *content_filter[ROLE_COUNT];
     int mx_reject_spoofed_sender;
     char *spoofed_sender_reply;
+    char *mx_allowed_clients;      /* CIDR list; with the file, empty = rule off */
+    char *mx_allowed_clients_file; /* absolute path, or empty */
+    char *mx_unlisted_client_reply;
     /* shared store settings (redis_*) */
     struct store_conf store;
     /* sending quotas (policyd_quota_*, quota_conf.h) */
@@ -59,14 +62,16 @@ struct policyd_conf {
 
     /* derived */
     struct netset *relay_nets;
+    struct netset *mx_allowed; /* NULL: everyone may use the mx role */
     struct domains *local;
     struct port_role roles[POLICYD_MAX_PORT_ROLES];
     size_t nroles;
     int refcnt;
 };
 
-/* Load a file (NULL: defaults only). Returns a config with refcnt 1, or
- * NULL with "file:line: key = value: reason" in err. */
+/* Load a file (NULL: defaults only), and policyd_mx_allowed_clients_file
+ * when set. Returns a config with refcnt 1, or NULL with
+ * "file:line: key = value: reason" in err. */
 struct policyd_conf *policyd_conf_load(const char *path, char *err, size_t errlen);
 struct policyd_conf *policyd_conf_ref(struct policyd_conf *c);
 void policyd_conf_unref(struct policyd_conf *c);

@@ -102,6 +102,11 @@ int rules_decide(const struct policyd_conf *c, const struct proto_request *req, 
 
     if (d->role == ROLE_MX) {
         int authed = user->len != 0;
+        /* "Port 25 only from known mail servers": an authenticated client
+         * is a known user, not an anonymous server, and reaching here it
+         * also has TLS (auth_without_tls above), so it is exempt. */
+        if (c->mx_allowed && !authed && !netset_contains(c->mx_allowed, client->ptr, client->len))
+            return rules_set(d, "mx_client_denied", c->mx_unlisted_client_reply, 1);
         on_net = netset_contains(c->relay_nets, client->ptr, client->len);
         if (d->state == PSTATE_RCPT && !on_net && !(authed && c->mx_authenticated_relay) &&
             !rules_recipient_is_local(c, req->v[PA_RECIPIENT].ptr, req->v[PA_RECIPIENT].len))

@@ -10,14 +10,17 @@
  *   3. submission roles without TLS -> tls_required
  *   4. any role: sasl_username without TLS -> auth_without_tls
  *   5. submission roles without sasl_username -> auth_required
- *   6. mx, RCPT: recipient outside the local domains, client outside the
+ *   6. mx, opt-in (policyd_mx_allowed_clients[_file] set): a client that
+ *      did not authenticate and is not in the list -> mx_client_denied,
+ *      whatever the recipient; authenticated clients are exempt
+ *   7. mx, RCPT: recipient outside the local domains, client outside the
  *      relay networks, not authenticated (or authenticated relay disabled)
  *      -> relay_denied
- *   7. mx, MAIL/RCPT, opt-in: local-domain sender from an unauthenticated
+ *   8. mx, MAIL/RCPT, opt-in: local-domain sender from an unauthenticated
  *      client off the local network -> spoofed_sender
- *   8. RCPT with a content filter for the role -> FILTER (content_filter)
- *   9. otherwise DUNNO (default)
- * Quotas (when enabled) come between 7 and 8 and are asynchronous; they are
+ *   9. RCPT with a content filter for the role -> FILTER (content_filter)
+ *  10. otherwise DUNNO (default)
+ * Quotas (when enabled) come between 8 and 9 and are asynchronous; they are
  * not part of this module.
  */
 #ifndef PORTREEVE_RULES_H

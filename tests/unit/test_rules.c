@@ -61,6 +61,11 @@ struct rule_case {
 #define MX_FILTER "policyd_mx_content_filter = smtp-amavis:[127.0.0.1]:10024\n"
 #define SUB_FILTER "policyd_submission_content_filter = scan:[127.0.0.1]:10026\n"
 #define SUBS_FILTER "policyd_submissions_content_filter = scan:[127.0.0.1]:10027\n"
+/* Port 25 only from known mail servers: 127.0.0.2 (the off-net capture
+ * client) is one, so are a documentation /24 and an IPv6 /64. */
+#define MXC_ON "policyd_mx_allowed_clients = 127.0.0.2, 198.51.100.0/24 [2001:db8:25::]/64\n"
+#define MXC_REPLY "554 5.7.1 Port 25 accepts mail only from registered mail servers; use port 587"
+#define UNLISTED "client_address=10.200.0.9\n"
 
 /* Captures, by what they show. */
 #define S25_LOCAL "s25_local_relay_ok.txt"              /* 127.0.0.1, remote rcpt */
@@ -286,6 +291,84 @@ static const struct rule_case cases[] = {
      SPOOF_ON "policyd_spoofed_sender_reply = 550 5.7.1 Use port 587\n", ROLE_MX, "spoofed_sender",
      "550 5.7.1 Use port 587", 1},
 
+    /* port 25 only from listed clients (opt-in) */
+    {"mx clients: empty list lets anyone in", NS_INBOUND, "RCPT", NULL, TEST, NULL, ROLE_MX,
+     "default", DUNNO, 0},
+    {"mx clients: empty list by default", NS_INBOUND, "RCPT", "server_port=25", DEFAULTS, NULL,
+     ROLE_MX, "default", DUNNO, 0},
+    {"mx clients: listed host", S25_INBOUND, "RCPT", NULL, TEST, MXC_ON, ROLE_MX, "default", DUNNO,
+     0},
+    {"mx clients: listed network", S25_INBOUND, "RCPT", "client_address=198.51.100.254", TEST,
+     MXC_ON, ROLE_MX, "default", DUNNO, 0},
+    {"mx clients: unlisted, local recipient", NS_INBOUND, "RCPT", NULL, TEST, MXC_ON, ROLE_MX,
+     "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: unlisted, next to a listed network", S25_INBOUND, "RCPT",
+     "client_address=198.51.101.1", TEST, MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: unlisted relay attempt is refused by this rule first", NS_RELAY, "RCPT", NULL,
+     TEST, MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: the local network is not implied", S25_LOCAL, "RCPT", NULL, TEST, MXC_ON, ROLE_MX,
+     "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: unlisted at MAIL", S25_INBOUND, "RCPT",
+     UNLISTED "protocol_state=MAIL\nrecipient=", TEST, MXC_ON, ROLE_MX, "mx_client_denied",
+     MXC_REPLY, 1},
+    {"mx clients: unlisted at VRFY", S25_INBOUND, "RCPT", UNLISTED "protocol_state=VRFY", TEST,
+     MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: unlisted at DATA", S25_INBOUND, "DATA", UNLISTED, TEST, MXC_ON, ROLE_MX,
+     "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: unlisted at END-OF-MESSAGE", S25_INBOUND, "END-OF-MESSAGE", UNLISTED, TEST,
+     MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: CONNECT is not judged (AUTH has not happened yet)", S25_INBOUND, "RCPT",
+     UNLISTED "protocol_state=CONNECT", TEST, MXC_ON, ROLE_MX, "state_ignored", DUNNO, 1},
+    {"mx clients: EHLO is not judged", S25_INBOUND, "RCPT", UNLISTED "protocol_state=EHLO", TEST,
+     MXC_ON, ROLE_MX, "state_ignored", DUNNO, 1},
+    {"mx clients: authenticated unlisted client is exempt", S25_AUTH, "RCPT", UNLISTED, TEST,
+     MXC_ON, ROLE_MX, "default", DUNNO, 0},
+    {"mx clients: authenticated unlisted client, local recipient", S25_AUTH, "RCPT",
+     UNLISTED "recipient=bob@example.org", TEST, MXC_ON, ROLE_MX, "default", DUNNO, 0},
+    {"mx clients: authenticated without TLS is refused for that first", S25_AUTH, "RCPT",
+     UNLISTED "encryption_protocol=", TEST, MXC_ON, ROLE_MX, "auth_without_tls", TLS_REPLY, 1},
+    {"mx clients: exempt from this rule, not from relay_denied", S25_AUTH, "RCPT", UNLISTED, TEST,
+     MXC_ON "policyd_mx_authenticated_relay = no\n", ROLE_MX, "relay_denied", RELAY_REPLY, 1},
+    {"mx clients: not for submission", NS_SUB, "RCPT", NULL, TEST, MXC_ON, ROLE_SUBMISSION,
+     "default", DUNNO, 0},
+    {"mx clients: not for submissions", S465_AUTH, "RCPT", UNLISTED, TEST, MXC_ON, ROLE_SUBMISSIONS,
+     "default", DUNNO, 0},
+    {"mx clients: submission without AUTH gets auth_required, not this rule", S587_NOAUTH, "RCPT",
+     UNLISTED, TEST, MXC_ON, ROLE_SUBMISSION, "auth_required", AUTH_REPLY, 1},
+    {"mx clients: policy_context mx on a submission port", S587_NOAUTH, "RCPT",
+     UNLISTED "policy_context=mx", TEST, MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: unknown role is not judged", S25_INBOUND, "RCPT", UNLISTED "server_port=2525",
+     TEST, MXC_ON, ROLE_NONE, "unknown_role", DUNNO, 1},
+    {"mx clients: listed IPv6 client", S25_INBOUND, "RCPT", "client_address=2001:db8:25::1", TEST,
+     MXC_ON, ROLE_MX, "default", DUNNO, 0},
+    {"mx clients: listed IPv6, far end of the /64", S25_INBOUND, "RCPT",
+     "client_address=2001:DB8:25:0:FFFF:FFFF:FFFF:FFFF", TEST, MXC_ON, ROLE_MX, "default", DUNNO,
+     0},
+    {"mx clients: unlisted IPv6 client", S25_INBOUND, "RCPT", "client_address=2001:db8:26::1", TEST,
+     MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: IPv6 loopback is not implied", S25_INBOUND, "RCPT", "client_address=::1", TEST,
+     MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: IPv4-mapped client in a listed network", S25_INBOUND, "RCPT",
+     "client_address=::ffff:198.51.100.9", TEST, MXC_ON, ROLE_MX, "default", DUNNO, 0},
+    {"mx clients: IPv4-mapped client outside", S25_INBOUND, "RCPT",
+     "client_address=::ffff:203.0.113.9", TEST, MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: IPv4 client of an IPv4-mapped entry", S25_INBOUND, "RCPT",
+     "client_address=203.0.113.9", TEST, "policyd_mx_allowed_clients = [::ffff:203.0.113.0]/120\n",
+     ROLE_MX, "default", DUNNO, 0},
+    {"mx clients: client address that is not an address", S25_INBOUND, "RCPT",
+     "client_address=unknown", TEST, MXC_ON, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+    {"mx clients: configured reply", NS_INBOUND, "RCPT", NULL, TEST,
+     MXC_ON "policyd_mx_unlisted_client_reply = 421 4.7.0 Not a registered mail server\n", ROLE_MX,
+     "mx_client_denied", "421 4.7.0 Not a registered mail server", 1},
+    {"mx clients: listed client still meets relay_denied", S25_RELAY, "RCPT", NULL, TEST, MXC_ON,
+     ROLE_MX, "relay_denied", RELAY_REPLY, 1},
+    {"mx clients: listed client still meets spoofed_sender", S25_INBOUND, "RCPT",
+     "sender=alice@example.org", TEST, MXC_ON SPOOF_ON, ROLE_MX, "spoofed_sender", SPOOF_REPLY, 1},
+    {"mx clients: listed client gets the mx filter", S25_INBOUND, "RCPT", NULL, TEST,
+     MXC_ON MX_FILTER, ROLE_MX, "content_filter", "FILTER smtp-amavis:[127.0.0.1]:10024", 0},
+    {"mx clients: the mx filter does not undo the refusal", NS_INBOUND, "RCPT", NULL, TEST,
+     MXC_ON MX_FILTER, ROLE_MX, "mx_client_denied", MXC_REPLY, 1},
+
     /* content filters */
     {"mx filter at RCPT", S25_INBOUND, "RCPT", NULL, TEST, MX_FILTER, ROLE_MX, "content_filter",
      "FILTER smtp-amavis:[127.0.0.1]:10024", 0},
@@ -371,6 +454,199 @@ static void test_rules_decide_every_rule_and_role(void **state)
     check_done();
 }
 
+/* Write len bytes (NULs allowed) to a new temporary file; returns its path. */
+static char *write_tmp(const char *bytes, size_t len)
+{
+    char *path = fixture_tmpfile("");
+    FILE *fp = fopen(path, "wb");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(bytes, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+    return path;
+}
+
+/* Decide one mx RCPT from client through configuration c. */
+static const char *decide_client(const struct policyd_conf *c, const char *client)
+{
+    static char rule[64];
+    struct fixture_copy req;
+    struct decision d;
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, S25_INBOUND);
+    fixture_request(path, "RCPT", &req);
+    fixture_set(&req, PA_CLIENT_ADDRESS, client);
+    rules_decide(c, &req.r, &d);
+    snprintf(rule, sizeof(rule), "%s", d.rule);
+    fixture_copy_free(&req);
+    return rule;
+}
+
+/* policyd_mx_allowed_clients_file: format, union with the inline list,
+ * and the errors that refuse a configuration (at start-up and on SIGHUP). */
+static void test_rules_mx_allowed_clients_file(void **state)
+{
+    static const char nul_file[] = "192.0.2.1\n198.51.100.0/24\0 10.0.0.1\n";
+    static const struct {
+        const char *name;
+        const char *file; /* contents; NULL: nul_file */
+        const char *inline_list;
+        const char *client;
+        const char *want_rule; /* NULL: the configuration is refused */
+        const char *want_err;  /* in the error, after the path */
+    } rows[] = {
+        {"listed in the file", "# campus MX hosts\n\n192.0.2.25\n  198.51.100.0/24, # relay\n", "",
+         "198.51.100.77", "default", NULL},
+        {"host line of the file", "# campus MX hosts\n192.0.2.25\n", "", "192.0.2.25", "default",
+         NULL},
+        {"not in the file", "192.0.2.25\n198.51.100.0/24\n", "", "192.0.2.26", "mx_client_denied",
+         NULL},
+        {"commented-out entry does not count", "#192.0.2.26\n192.0.2.25 # 192.0.2.27\n", "",
+         "192.0.2.27", "mx_client_denied", NULL},
+        {"inline list and file add up", "192.0.2.25\n", "203.0.113.0/24", "203.0.113.5", "default",
+         NULL},
+        {"file entries with an inline list set", "192.0.2.25\n", "203.0.113.0/24", "192.0.2.25",
+         "default", NULL},
+        {"IPv6 and bracketed entries", "[2001:db8:25::]/64\n2001:db8:26::1\n", "", "2001:db8:25::9",
+         "default", NULL},
+        {"IPv4-mapped client of a file entry", "192.0.2.0/24\n", "", "::ffff:192.0.2.9", "default",
+         NULL},
+        {"no newline at the end", "192.0.2.25", "", "192.0.2.25", "default", NULL},
+        {"bad entry names its line", "# list\n192.0.2.25\n10.0.0.1/8\n", "", NULL, NULL,
+         ": line 3: \"10.0.0.1/8\" has host bits set beyond the prefix length"},
+        {"not an address names its line", "192.0.2.25\nmx.example.org\n", "", NULL, NULL,
+         ": line 2: \"mx.example.org\" is not an IPv4 or IPv6 address"},
+        {"comments only is refused", "# nothing yet\n\n", "", NULL, NULL, ": no client listed"},
+        {"empty file is refused", "", "", NULL, NULL, ": no client listed"},
+        {"empty file with an inline list is fine", "", "192.0.2.25", "192.0.2.25", "default", NULL},
+        {"NUL byte names its line", NULL, "", NULL, NULL, ": line 2: NUL byte"},
+    };
+    char err[CONF_ERR_LEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *file = rows[i].file ? write_tmp(rows[i].file, strlen(rows[i].file))
+                                  : write_tmp(nul_file, sizeof(nul_file) - 1);
+        char conf[1024], want[1024];
+        struct policyd_conf *c;
+        char *cpath;
+
+        snprintf(conf, sizeof(conf),
+                 "policyd_local_domains = example.org\npolicyd_port_roles = 24025:mx\n"
+                 "policyd_mx_allowed_clients = %s\npolicyd_mx_allowed_clients_file = %s\n",
+                 rows[i].inline_list, file);
+        cpath = fixture_tmpfile(conf);
+        c = policyd_conf_load(cpath, err, sizeof(err));
+        if (rows[i].want_rule) {
+            if (CHECK(c != NULL, "%s: got error \"%s\", want the configuration loaded",
+                      rows[i].name, err))
+                CHECK_STR(decide_client(c, rows[i].client), rows[i].want_rule, rows[i].name);
+        } else {
+            snprintf(want, sizeof(want), "policyd_mx_allowed_clients_file = %s%s", file,
+                     rows[i].want_err);
+            if (CHECK(c == NULL, "%s: got the configuration loaded, want error \"%s\"",
+                      rows[i].name, want))
+                CHECK(strstr(err, want) == err, "%s: got error \"%s\", want \"%s...\"",
+                      rows[i].name, err, want);
+        }
+        policyd_conf_unref(c);
+        unlink(cpath);
+        unlink(file);
+        free(cpath);
+        free(file);
+    }
+    check_done();
+}
+
+/* The file's limits and the path key's own checks. */
+static void test_rules_mx_allowed_clients_file_errors(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *value; /* of policyd_mx_allowed_clients_file; NULL: an oversized file */
+        const char *want_err;
+    } rows[] = {
+        {"relative path", "mx-clients.txt",
+         "policyd_mx_allowed_clients_file = mx-clients.txt: want an absolute path"},
+        {"missing file", "/nonexistent/portreeve/mx-clients",
+         "policyd_mx_allowed_clients_file = /nonexistent/portreeve/mx-clients: No such file"},
+        {"directory", "/", "policyd_mx_allowed_clients_file = /: Is a directory"},
+        {"file over 1 MiB", NULL, "larger than 1048576 bytes"},
+    };
+    char err[CONF_ERR_LEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *big = NULL, *cpath, conf[512];
+        struct policyd_conf *c;
+
+        if (rows[i].value == NULL) {
+            size_t n = ((size_t)1 << 20) + 1;
+            char *bytes = malloc(n);
+            assert_non_null(bytes);
+            memset(bytes, ' ', n);
+            memcpy(bytes, "192.0.2.25\n", 11);
+            big = write_tmp(bytes, n);
+            free(bytes);
+        }
+        snprintf(conf, sizeof(conf), "policyd_mx_allowed_clients_file = %s\n",
+                 big ? big : rows[i].value);
+        cpath = fixture_tmpfile(conf);
+        c = policyd_conf_load(cpath, err, sizeof(err));
+        if (CHECK(c == NULL, "%s: got the configuration loaded, want error \"%s\"", rows[i].name,
+                  rows[i].want_err))
+            CHECK(strstr(err, rows[i].want_err) != NULL, "%s: got error \"%s\", want \"%s\"",
+                  rows[i].name, err, rows[i].want_err);
+        policyd_conf_unref(c);
+        unlink(cpath);
+        free(cpath);
+        if (big) {
+            unlink(big);
+            free(big);
+        }
+    }
+    check_done();
+}
+
+/* A reload (SIGHUP loads the file again) sees the new file; the running
+ * configuration keeps the list it was built with. */
+static void test_rules_mx_allowed_clients_file_reload(void **state)
+{
+    char *file = write_tmp("192.0.2.25\n", 11), *cpath, conf[512];
+    char err[CONF_ERR_LEN];
+    struct policyd_conf *before, *after;
+    FILE *fp;
+
+    (void)state;
+    snprintf(conf, sizeof(conf),
+             "policyd_local_domains = example.org\npolicyd_port_roles = 24025:mx\n"
+             "policyd_mx_allowed_clients_file = %s\n",
+             file);
+    cpath = fixture_tmpfile(conf);
+    before = policyd_conf_load(cpath, err, sizeof(err));
+    if (before == NULL)
+        fail_msg("first load: got error \"%s\", want it loaded", err);
+    fp = fopen(file, "a");
+    assert_non_null(fp);
+    fputs("192.0.2.26\n", fp);
+    assert_int_equal(fclose(fp), 0);
+    after = policyd_conf_load(cpath, err, sizeof(err));
+    if (after == NULL)
+        fail_msg("reload: got error \"%s\", want it loaded", err);
+    CHECK_STR(decide_client(before, "192.0.2.26"), "mx_client_denied", "before reload, new host");
+    CHECK_STR(decide_client(after, "192.0.2.26"), "default", "after reload, new host");
+    CHECK_STR(decide_client(after, "192.0.2.25"), "default", "after reload, old host");
+    CHECK_STR(decide_client(after, "192.0.2.27"), "mx_client_denied", "after reload, unlisted");
+    policyd_conf_unref(before);
+    policyd_conf_unref(after);
+    unlink(cpath);
+    unlink(file);
+    free(cpath);
+    free(file);
+    check_done();
+}
+
 /* Protocol states by name, as Postfix writes them. */
 static void test_rules_state_names(void **state)
 {
@@ -439,6 +715,9 @@ int main(void)
         cmocka_unit_test(test_rules_decide_every_rule_and_role),
         cmocka_unit_test(test_rules_state_names),
         cmocka_unit_test(test_rules_recipient_locality),
+        cmocka_unit_test(test_rules_mx_allowed_clients_file),
+        cmocka_unit_test(test_rules_mx_allowed_clients_file_errors),
+        cmocka_unit_test(test_rules_mx_allowed_clients_file_reload),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
