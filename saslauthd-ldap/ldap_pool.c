@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "util.h"
 
 struct ldap_pool {
     const struct ldap_pool_conf *conf;
@@ -81,9 +84,11 @@ static int ldap_pool_options(const struct ldap_pool_conf *c, LDAP *ld, char *why
         snprintf(why, whylen, "cannot set the LDAP CA file");
         return -1;
     }
-    /* Per-handle TLS settings take effect only in a new TLS context. */
+    /* Per-handle TLS settings take effect only in a new TLS context; this
+     * reads the CA file, so a missing or unreadable one fails here. */
     if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS) {
-        snprintf(why, whylen, "cannot create the LDAP TLS context");
+        snprintf(why, whylen, "cannot create the LDAP TLS context (authd_ldap_tls_ca_file = %s)",
+                 c->ca_file[0] ? c->ca_file : "system default");
         return -1;
     }
     return 0;
@@ -118,6 +123,52 @@ static void ldap_pool_readahead(LDAP *ld)
         ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER, NULL);
 }
 
+/* Whether a URI list has an ldaps:// URI (TLS from the start). */
+static int ldap_pool_has_ldaps(const char *uri)
+{
+    for (const char *s = uri; *s; s++)
+        if (strncasecmp(s, "ldaps://", 8) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Say why opening a connection failed at connect or at StartTLS (rc is
+ * libldap's or, when positive, the server's code). libldap reports an
+ * untrusted certificate, a certificate for another host and a failed
+ * handshake as "Can't contact LDAP server" or "Connect error", the same
+ * as a server that is down, and its diagnostic message (with GnuTLS only
+ * "(unknown error code)") does not tell them apart either; but it sets
+ * that message only once a TLS handshake was tried. So a failure with a
+ * message on a TLS connection is named as a TLS failure, with the settings
+ * to check. The message is escaped: after a refused StartTLS it is the
+ * server's text.
+ */
+static void ldap_pool_open_why(LDAP *ld, const struct ldap_pool_conf *c, int at_starttls, int rc,
+                               char *why, size_t whylen)
+{
+    char *msg = NULL, diag[80];
+    int refused = at_starttls && rc > 0; /* the server's answer, not a local failure */
+    const char *step = refused       ? "StartTLS refused by the server"
+                       : at_starttls ? "StartTLS failed"
+                                     : "connect";
+
+    if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) != LDAP_OPT_SUCCESS)
+        msg = NULL;
+    util_escape(diag, sizeof(diag), msg ? msg : "", msg ? strlen(msg) : 0);
+    if (msg)
+        ldap_memfree(msg);
+    if (diag[0] && !refused && (at_starttls || ldap_pool_has_ldaps(c->uri)))
+        snprintf(why, whylen, "%s: TLS handshake failed%s: %s", step,
+                 c->require_cert ? " (certificate from a CA in authd_ldap_tls_ca_file, for the "
+                                   "host in authd_ldap_uri?)"
+                                 : "",
+                 diag);
+    else
+        snprintf(why, whylen, "%s: %s%s%s%s", step, ldap_err2string(rc), diag[0] ? " (" : "", diag,
+                 diag[0] ? ")" : "");
+}
+
 /* Open a handle (StartTLS if configured) and, for search, bind as the service. */
 static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int service_bind, char *why,
                           size_t whylen)
@@ -137,7 +188,7 @@ static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int servic
      * read-ahead layer goes in before the first request. */
     rc = ldap_connect(ld);
     if (rc != LDAP_SUCCESS) {
-        snprintf(why, whylen, "connect: %s", ldap_err2string(rc));
+        ldap_pool_open_why(ld, c, 0, rc, why, whylen);
         ldap_unbind_ext_s(ld, NULL, NULL);
         return ldap_pool_transport_error(rc) ? rc : LDAP_CONNECT_ERROR;
     }
@@ -146,7 +197,7 @@ static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int servic
         rc = ldap_start_tls_s(ld, NULL, NULL);
         if (rc != LDAP_SUCCESS) {
             /* Never continue in cleartext. */
-            snprintf(why, whylen, "StartTLS failed: %s", ldap_err2string(rc));
+            ldap_pool_open_why(ld, c, 1, rc, why, whylen);
             ldap_unbind_ext_s(ld, NULL, NULL);
             return LDAP_CONNECT_ERROR;
         }
