@@ -193,7 +193,9 @@ static int ldap_pool_open(const struct ldap_pool_conf *c, LDAP **out, int servic
         return ldap_pool_transport_error(rc) ? rc : LDAP_CONNECT_ERROR;
     }
     ldap_pool_readahead(ld);
-    if (c->starttls) {
+    /* An ldaps:// server in the list already speaks TLS: StartTLS on top
+     * would fail ("Local error") on every connection to it. */
+    if (c->starttls && !ldap_tls_inplace(ld)) {
         rc = ldap_start_tls_s(ld, NULL, NULL);
         if (rc != LDAP_SUCCESS) {
             /* Never continue in cleartext. */

@@ -10,7 +10,8 @@
  * reopened once and the operation retried once; after that the request is
  * a temporary failure. Several URIs in authd_ldap_uri are tried in order
  * (libldap's own failover). StartTLS failure is fatal for the connection:
- * there is no cleartext fallback. Certificates are verified unless the
+ * there is no cleartext fallback; a connection to an ldaps:// URI is TLS
+ * already and skips StartTLS. Certificates are verified unless the
  * admin turns it off; TLS settings are per handle (LDAP_OPT_X_TLS_NEWCTX).
  *
  * Verification: search for exactly one entry with the filter template, the
