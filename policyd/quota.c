@@ -118,6 +118,7 @@ static uint64_t quota_new_txid(void)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     z ^= z >> 31;
+    z &= QUOTA_REDIS_TXID_LIMIT - 1; /* the Redis script keeps txids in doubles */
     return z ? z : 1;
 }
 

@@ -6,243 +6,260 @@
 -- array quota_redis_script (quota_lua.cmake); what Redis runs, comments
 -- included, is this text, and its SHA1 is the one SCRIPT LOAD answers.
 --
--- Calling convention:
---   KEYS[1]    the principal's hash    <prefix>:v2:q:p:{P}
---   KEYS[2]    the done key            <prefix>:v2:q:d:{P}:<instance>
---   KEYS[2+w]  window w's series key   <prefix>:v2:q:w:<m|r>:<len_ms>:<g_ms>:{P}
---   ARGV[1] op: 'c' check, 'm' commit, 'r' release
---   ARGV[2] txid ('' = none), ARGV[3] a transaction to release first ('' = none)
---   ARGV[4] reservation TTL (ms), ARGV[5] instance TTL (ms; 0 = no dedup)
---   ARGV[6] cost in messages, ARGV[7] cost in recipients
---   then per window w, from ARGV[4 + 4w]: kind ('m' or 'r'), max, len_ms, g_ms
+-- Calling convention (numbers in struct's little-endian binary: no number
+-- is printed or parsed on either side):
+--   KEYS[1]    the principal's state   <prefix>:v3:q:p:{P}
+--   KEYS[2]    the done key            <prefix>:v3:q:d:{P}:<instance>
+--   KEYS[2+w]  window w's bucket chain <prefix>:v3:q:w:<m|r>:<len_ms>:<g_ms>:{P}
+--   ARGV[1]    '<Bdddddd': op (1 check, 2 commit, 3 release), txid, a
+--              transaction to release first, reservation TTL (ms), instance
+--              TTL (ms; 0 = no dedup), cost in messages, cost in recipients;
+--              txids are below 2^53, 0 = none
+--   ARGV[2]    per window '<Bddd': kind (0 messages, 1 recipients), max,
+--              len_ms, g_ms
 -- Returns {0} ok, {1, window (0-based), used} exceeded, {2} duplicate.
 -- All of one principal's keys share the {P} hash tag, so one call is legal in
 -- Redis Cluster. P's bytes are in the keys as they are.
 --
--- A call costs a fixed number of commands whatever the windows: a check
--- TIME, HMGET, HSET; a commit TIME, SET, HMGET, HSET, HDEL. Rarely more:
---   principal hash: per series "<kind><len>:<g>" = "t:o:h:c" (total of its
---     buckets, oldest and newest bucket index, count of the newest); the
---     reservations <txid> = "expires:msgs:rcpts", their count and sums n,
---     m, r and x <= the earliest expiry; e = the key's expiry as set. It
---     lives until the last of its series and reservations has expired.
---   series key: the closed buckets (all but the newest), <index> =
---     "count:next", next = the next newer bucket. When a new bucket
---     starts, the newest is closed into it (once per g); when the oldest
---     leaves the window, the chain is walked from o and what leaves is
---     subtracted from t (each bucket is closed once and dropped once). The
---     key expires when its newest closed bucket leaves the window: a
---     series key that is gone holds nothing that still counts.
---   Only when x has passed, or at the cap, is the principal's hash read
---     whole (expired reservations dropped, x made exact again).
--- At most MAX_PENDING reservations per principal, as in the limiter: a new
--- one then takes the place of the one that expires first (ties: the lower
--- txid). Numbers below 2^53 survive Lua's doubles and its "%.14g"
--- conversion exactly (times in ms, bucket indexes, counts).
--- (v1 keys, before 2026-11, kept bucket -> count only and read whole hashes
--- on every call; the layouts differ, so the version is part of the key.)
+-- The principal's state is one string, read with GET and written with one
+-- SET ... PXAT (when the last of its series and reservations ends):
+--   '<BBB'          version (3), number of series, of reservations
+--   per series      '<Bdddddd' kind, len_ms, g_ms, the total of its
+--                   buckets, the oldest and the newest bucket index, the
+--                   count of the newest
+--   per reservation '<dddd' txid, expires, messages, recipients
+-- So a check costs TIME, GET and SET; a commit TIME, SET NX (the done key),
+-- GET and SET. Rarely more: a series' closed buckets (all but the newest)
+-- live in its chain key, <index> = "count:next", next = the next newer
+-- bucket. When a new bucket starts, the newest is closed into it (once per
+-- g); when the oldest leaves the window, the chain is walked from it and
+-- what leaves is subtracted from the total (each bucket is closed once and
+-- dropped once). The chain key expires when its newest closed bucket leaves
+-- the window: a chain key that is gone holds nothing that still counts.
+-- At most MAX_PENDING reservations and MAX_SERIES series per principal, as
+-- in the limiter: a new reservation then takes the place of the one that
+-- expires first (ties: the lower txid); a new series the place of one whose
+-- newest bucket has left its window, else of the one whose newest bucket is
+-- oldest (its counts are forgotten). A series whose newest bucket has left
+-- its window is not written back. Numbers below 2^53 are exact in Lua's
+-- doubles (times in ms, bucket indexes, counts, txids).
+-- (v2 kept a hash of printed numbers, v1 bucket -> count only; the layouts
+-- differ, so the version is part of the key.)
 --
 -- The time comes from Redis, so every host shares one clock. The line that
 -- reads it is the only one that calls TIME: tests/quota/test_quota_redis.c
 -- replaces that line with a fake clock and compares this script with
 -- lib/limiter.c.
 local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local op, tx, rel, P = ARGV[1], ARGV[2], ARGV[3], KEYS[1]
-local nw = (#ARGV - 7) / 4
--- LIMITER_MAX_PENDING in lib/limiter.h; the build checks that they agree.
+local P, floor, sunpack, spack = KEYS[1], math.floor, struct.unpack, struct.pack
+-- LIMITER_MAX_PENDING and LIMITER_MAX_SERIES in lib/limiter.h; the build
+-- checks that they agree.
 local MAX_PENDING = 32
+local MAX_SERIES = 16
+local op, tx, rel, rttl, ittl, cm, cr = sunpack('<Bdddddd', ARGV[1])
 
--- A reservation's value "expires:msgs:rcpts" as numbers; 0, 0, 0 if absent.
-local function res(v)
-  local e, m, r = string.match(v, '^(%d+):(%d+):(%d+)$')
-  if e == nil then return 0, 0, 0 end
-  return tonumber(e), tonumber(m), tonumber(r)
+-- The windows: W[w] = {kind, max, len, g}.
+local W, nw, wa = {}, #ARGV[2] / 25, ARGV[2]
+for w = 1, nw do
+  local k, m, l, g = sunpack('<Bddd', wa, w * 25 - 24)
+  W[w] = {k, m, l, g}
 end
 
--- Read the principal: the fields asked for, then per window its series.
-local ids, f = {}, {tx, rel, 'n', 'm', 'r', 'x', 'e'}
-for w = 1, nw do
-  local a = 4 + 4 * w
-  ids[w] = ARGV[a] .. ARGV[a + 2] .. ':' .. ARGV[a + 3]
-  f[7 + w] = ids[w]
-end
-local v = redis.call('HMGET', P, unpack(f))
-local own, rv = v[1], v[2]
-local n, pm, pr, x, ke = tonumber(v[3]) or 0, tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]), tonumber(v[7]) or 0
--- st[id]: {total, oldest, newest, count of the newest}, or false (empty);
--- out[id]: series changed, to be written back; need: the hash's expiry.
-local st, out, need = {}, {}, now
-for w = 1, nw do
-  local id = ids[w]
-  if st[id] == nil then
-    local T, o, h, c = string.match(v[7 + w] or '', '^(%d+):(%d+):(%d+):(%d+)$')
-    if h then st[id] = {tonumber(T), tonumber(o), tonumber(h), tonumber(c)} else st[id] = false end
+-- The state: S[i] = {kind, len, g, total, oldest, newest, count};
+-- R[j] = {txid, expires, messages, recipients}.
+local S, R, ns, np = {}, {}, 0, 0
+local blob = redis.call('GET', P)
+if blob then
+  local v
+  v, ns, np = sunpack('<BBB', blob)
+  if v ~= 3 then return redis.error_reply('ERR portreeve quota state of another version') end
+  local f = {sunpack('<' .. string.rep('Bdddddd', ns) .. string.rep('dddd', np), blob, 4)}
+  for i = 1, ns do
+    local b = i * 7 - 7
+    S[i] = {f[b + 1], f[b + 2], f[b + 3], f[b + 4], f[b + 5], f[b + 6], f[b + 7]}
+  end
+  for j = 1, np do
+    local b = ns * 7 + j * 4 - 4
+    R[j] = {f[b + 1], f[b + 2], f[b + 3], f[b + 4]}
   end
 end
 
--- Drop what left the window from window w's series; returns its count.
-local function advance(w)
-  local a, id = 4 + 4 * w, ids[w]
-  local s = st[id]
-  if not s then return 0 end
-  local len, g, key = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), KEYS[2 + w]
-  local lo = math.floor((now - len) / g)
-  if s[2] >= lo then return s[1] end
-  out[id] = true
-  -- All gone; the series key expired with its newest closed bucket.
-  if s[3] < lo then st[id] = false return 0 end
-  local dead = {}
-  while s[2] < lo do
-    local c, nx = string.match(redis.call('HGET', key, s[2]) or '', '^(%d+):(%d+)$')
+-- The series of window w, or nil.
+local function find(w)
+  local a = W[w]
+  for i = 1, ns do
+    local s = S[i]
+    if s[1] == a[1] and s[2] == a[3] and s[3] == a[4] then return s end
+  end
+  return nil
+end
+
+-- Drop what left the window from series s (window w's, its chain key
+-- KEYS[2 + w]); returns its count.
+local function advance(s, w)
+  local lo = floor((now - s[2]) / s[3])
+  if s[5] >= lo then return s[4] end
+  -- All gone; the chain key expired with its newest closed bucket.
+  if s[6] < lo then s[4], s[5], s[7] = 0, s[6], 0 return 0 end
+  local key, dead = KEYS[2 + w], {}
+  while s[5] < lo do
+    local c, nx = string.match(redis.call('HGET', key, s[5]) or '', '^(%d+):(%d+)$')
     -- Gone: its key expired, so every closed bucket has left the window.
-    if nx == nil then s[1], s[2] = s[4], s[3] break end
-    dead[#dead + 1] = s[2]
-    s[1], s[2] = s[1] - c, tonumber(nx)
+    if nx == nil then s[4], s[5] = s[7], s[6] break end
+    dead[#dead + 1] = s[5]
+    s[4], s[5] = s[4] - c, tonumber(nx)
   end
   if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
-  return s[1]
+  return s[4]
 end
 
--- The principal's hash, whole: drop expired reservations, recount, and
--- find the one that expires first (ties: the lower txid).
-local function scan()
-  local all = redis.call('HGETALL', P)
-  local c, m, r, xx, old, olde, dead = 0, 0, 0, nil, nil, 0, {}
-  for i = 1, #all, 2 do
-    local fi = all[i]
-    if string.find(fi, '^%d+$') then
-      local e, em, er = res(all[i + 1])
-      if e <= now then dead[#dead + 1] = fi
-      else
-        c, m, r = c + 1, m + em, r + er
-        if xx == nil or e < xx then xx = e end
-        if old == nil or e < olde or (e == olde and (#fi < #old or (#fi == #old and fi < old))) then
-          old, olde = fi, e
-        end
-      end
+-- The index of transaction id's reservation, or nil.
+local function reservation(id)
+  if id == 0 then return nil end
+  for j = 1, np do if R[j][1] == id then return j end end
+  return nil
+end
+
+local function drop(j)
+  R[j] = R[np]
+  R[np] = nil
+  np = np - 1
+end
+
+-- Write the state back with its expiry, or delete it when nothing in it
+-- still counts.
+local function save()
+  local f, fmt, n, e, keep = {3, 0, np}, {'<BBB'}, 3, 0, 0
+  for i = 1, ns do
+    local s = S[i]
+    local ends = (s[6] + 1) * s[3] + s[2]
+    if ends > now then
+      keep = keep + 1
+      fmt[keep + 1] = 'Bdddddd'
+      for k = 1, 7 do f[n + k] = s[k] end
+      n = n + 7
+      if ends > e then e = ends end
     end
   end
-  if #dead > 0 then redis.call('HDEL', P, unpack(dead)) end
-  return c, m, r, xx, old
-end
-
--- Write back: reservations, changed series, the key's expiry.
-local function save(extra)
-  local h = extra or {}
-  h[#h + 1] = 'n' h[#h + 1] = n h[#h + 1] = 'm' h[#h + 1] = pm h[#h + 1] = 'r' h[#h + 1] = pr
-  h[#h + 1] = 'x' h[#h + 1] = x or 0
-  for id in pairs(out) do
-    local s = st[id]
-    h[#h + 1] = id
-    if s then h[#h + 1] = s[1] .. ':' .. s[2] .. ':' .. s[3] .. ':' .. s[4] else h[#h + 1] = '' end
+  f[2] = keep
+  if np > 0 then fmt[keep + 2] = string.rep('dddd', np) end
+  for j = 1, np do
+    local r = R[j]
+    f[n + 1], f[n + 2], f[n + 3], f[n + 4] = r[1], r[2], r[3], r[4]
+    n = n + 4
+    if r[2] > e then e = r[2] end
   end
-  if need > ke then
-    ke = need + tonumber(ARGV[4])
-    h[#h + 1] = 'e' h[#h + 1] = ke
+  if e <= now then
+    if blob then redis.call('DEL', P) end
+    return
   end
-  redis.call('HSET', P, unpack(h))
-  if h[#h - 1] == 'e' then redis.call('PEXPIREAT', P, ke) end
+  redis.call('SET', P, spack(table.concat(fmt), unpack(f, 1, n)), 'PXAT', e)
 end
 
 -- Release: drop the transaction's reservation, if it still has one.
-if op == 'r' then
-  if own then
-    local _, m, r = res(own)
-    n, pm, pr = n - 1, pm - m, pr - r
-    redis.call('HDEL', P, tx)
-    save()
-  end
+if op == 3 then
+  local j = reservation(tx)
+  if j then drop(j) save() end
   return {0}
 end
 
 -- Check (RCPT): would this transaction's cost, on top of what every window
 -- counts and the other transactions have reserved, exceed a limit? If not,
 -- reserve it (replacing the transaction's own reservation).
-if op == 'c' then
-  local dirty = false
-  -- A reservation may have expired: recount from the whole hash.
-  if n > 0 and (x == nil or x <= now) then
-    n, pm, pr, x = scan()
-    dirty = true
-    local p = redis.call('HMGET', P, tx, rel)
-    own, rv = p[1], p[2]
+if op == 1 then
+  local dirty, j = false, 1
+  -- Expired reservations go.
+  while j <= np do
+    if R[j][2] <= now then drop(j) dirty = true else j = j + 1 end
   end
   -- The session's previous transaction, still open, is over.
-  if rv and rel ~= tx then
-    local _, m, r = res(rv)
-    n, pm, pr, dirty = n - 1, pm - m, pr - r, true
-    redis.call('HDEL', P, rel)
+  if rel ~= tx then
+    local k = reservation(rel)
+    if k then drop(k) dirty = true end
   end
+  local ownj = reservation(tx)
   local om, orr = 0, 0
-  if own then local _ _, om, orr = res(own) end
+  for k = 1, np do
+    if k ~= ownj then om, orr = om + R[k][3], orr + R[k][4] end
+  end
   for w = 1, nw do
-    local a = 4 + 4 * w
-    local used, cost = pr - orr, tonumber(ARGV[7])
-    if ARGV[a] == 'm' then used, cost = pm - om, tonumber(ARGV[6]) end
-    used = used + advance(w)
-    if used + cost > tonumber(ARGV[a + 1]) then
-      if dirty or next(out) then save() end
+    local a, s = W[w], find(w)
+    local used, cost = orr, cr
+    if a[1] == 0 then used, cost = om, cm end
+    if s then
+      local o = s[5]
+      used = used + advance(s, w)
+      if s[5] ~= o then dirty = true end
+    end
+    if used + cost > a[2] then
+      if dirty then save() end
       return {1, w - 1, used}
     end
   end
-  if tx == '' then
-    if dirty or next(out) then save() end
+  if tx == 0 then
+    if dirty then save() end
     return {0}
   end
-  local cm, cr, e = tonumber(ARGV[6]), tonumber(ARGV[7]), now + tonumber(ARGV[4])
-  if own then
-    pm, pr = pm - om + cm, pr - orr + cr
-  else
+  local e = now + rttl
+  if ownj then
+    local r = R[ownj]
+    r[2], r[3], r[4] = e, cm, cr
+  elseif np >= MAX_PENDING then
     -- At the cap: the reservation that expires first gives way.
-    if n >= MAX_PENDING then
-      local old
-      n, pm, pr, x, old = scan()
-      if old then
-        local _, m, r = res(redis.call('HGET', P, old))
-        n, pm, pr = n - 1, pm - m, pr - r
-        redis.call('HDEL', P, old)
-      end
+    local old = R[1]
+    for k = 2, np do
+      local r = R[k]
+      if r[2] < old[2] or (r[2] == old[2] and r[1] < old[1]) then old = r end
     end
-    n, pm, pr = n + 1, pm + cm, pr + cr
+    old[1], old[2], old[3], old[4] = tx, e, cm, cr
+  else
+    np = np + 1
+    R[np] = {tx, e, cm, cr}
   end
-  if n == 1 or x == nil or e < x then x = e end
-  need = e
-  save({tx, e .. ':' .. cm .. ':' .. cr})
+  save()
   return {0}
 end
 
 -- Commit (END-OF-MESSAGE): count the cost in every window, once per Postfix
 -- instance, and drop the transaction's reservation.
-if tonumber(ARGV[5]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then
+if ittl > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ittl) then
   return {2}
 end
 for w = 1, nw do
-  local a, id = 4 + 4 * w, ids[w]
-  local len, g, key = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), KEYS[2 + w]
-  local cost, cur = tonumber(ARGV[7]), math.floor(now / g)
-  if ARGV[a] == 'm' then cost = tonumber(ARGV[6]) end
-  advance(w)
-  local s = st[id]
-  if not s then
-    s = {cost, cur, cur, cost}
-    st[id] = s
-  elseif cur > s[3] then
+  local a, s = W[w], find(w)
+  local g, cost = a[4], cr
+  local cur = floor(now / g)
+  if a[1] == 0 then cost = cm end
+  if s then advance(s, w) end
+  if s == nil then
+    s = {a[1], a[3], g, cost, cur, cur, cost}
+    if ns < MAX_SERIES then
+      ns = ns + 1
+      S[ns] = s
+    else
+      -- At the cap: a series whose newest bucket has left its window gives
+      -- way, else the one whose newest bucket is oldest.
+      local vi, victim
+      for i = 1, ns do
+        local o = S[i]
+        if (o[6] + 1) * o[3] + o[2] <= now then vi = i break end
+        if victim == nil or o[6] * o[3] < victim[6] * victim[3] then vi, victim = i, o end
+      end
+      S[vi] = s
+    end
+  elseif cur > s[6] then
     -- Close the newest bucket into the chain; the first one cleans up.
-    if s[2] == s[3] then redis.call('DEL', key) end
-    redis.call('HSET', key, s[3], s[4] .. ':' .. cur)
-    redis.call('PEXPIREAT', key, (s[3] + 1) * g + len)
-    s[1], s[3], s[4] = s[1] + cost, cur, cost
+    local key = KEYS[2 + w]
+    if s[5] == s[6] then redis.call('DEL', key) end
+    redis.call('HSET', key, s[6], s[7] .. ':' .. cur)
+    redis.call('PEXPIREAT', key, (s[6] + 1) * g + s[2])
+    s[4], s[6], s[7] = s[4] + cost, cur, cost
   else
     -- The newest bucket, also for a clock that stepped back.
-    s[1], s[4] = s[1] + cost, s[4] + cost
+    s[4], s[7] = s[4] + cost, s[7] + cost
   end
-  out[id] = true
-  if (s[3] + 1) * g + len > need then need = (s[3] + 1) * g + len end
 end
-if own then
-  local _, m, r = res(own)
-  n, pm, pr = n - 1, pm - m, pr - r
-  redis.call('HDEL', P, tx)
-end
+local j = reservation(tx)
+if j then drop(j) end
 save()
 return {0}

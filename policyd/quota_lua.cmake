@@ -5,8 +5,9 @@
 # The header defines QUOTA_LUA_TEXT, an array initializer holding every byte
 # of IN and a final NUL (hex: no quote, backslash or "??" trigraph of the
 # Lua text needs escaping, and no string literal length limit applies; IN
-# must be ASCII without NUL), and QUOTA_LUA_MAX_PENDING, the script's
-# MAX_PENDING, which quota_redis_script.c checks against LIMITER_MAX_PENDING.
+# must be ASCII without NUL), and QUOTA_LUA_MAX_PENDING and QUOTA_LUA_MAX_SERIES, the script's
+# MAX_PENDING and MAX_SERIES, which quota_redis_script.c checks against
+# LIMITER_MAX_PENDING and LIMITER_MAX_SERIES.
 # Redis runs exactly these bytes, so the SHA1 of SCRIPT LOAD is the SHA1 of IN.
 if(NOT IN OR NOT OUT)
     message(FATAL_ERROR "quota_lua.cmake: want -DIN=<script> -DOUT=<header>")
@@ -18,6 +19,11 @@ if(NOT _m)
     message(FATAL_ERROR "${IN}: no line \"local MAX_PENDING = <number>\"")
 endif()
 set(max_pending "${CMAKE_MATCH_1}")
+string(REGEX MATCH "\nlocal MAX_SERIES = ([0-9]+)\n" _m "${text}")
+if(NOT _m)
+    message(FATAL_ERROR "${IN}: no line \"local MAX_SERIES = <number>\"")
+endif()
+set(max_series "${CMAKE_MATCH_1}")
 
 file(READ "${IN}" hex HEX)
 string(LENGTH "${hex}" hexlen)
@@ -51,6 +57,8 @@ file(WRITE "${OUT}.tmp"
 
 /* The script's MAX_PENDING (reservations per principal). */
 #define QUOTA_LUA_MAX_PENDING ${max_pending}
+/* The script's MAX_SERIES (bucket series per principal). */
+#define QUOTA_LUA_MAX_SERIES ${max_series}
 
 /* The script's bytes and a NUL, as an array initializer. */
 #define QUOTA_LUA_TEXT \\

@@ -37,7 +37,7 @@ struct quota_redis_op {
     const char *principal; /* normalized, at most QUOTA_REDIS_PRINCIPAL_MAX bytes */
     size_t principal_len;
     const struct limiter_limits *limits;
-    uint64_t txid;        /* 0 = none */
+    uint64_t txid;        /* 0 = none; below QUOTA_REDIS_TXID_LIMIT */
     uint64_t release;     /* CHECK: a transaction to release first; 0 = none */
     const char *instance; /* COMMIT: Postfix instance; "" = do not deduplicate */
     struct limiter_cost cost;
@@ -66,6 +66,17 @@ struct quota_redis_req *quota_redis_submit(struct quota_redis *qr, const struct 
 void quota_redis_cancel(struct quota_redis_req *req);
 const struct quota_redis_stats *quota_redis_stats(const struct quota_redis *qr);
 int quota_redis_ready(const struct quota_redis *qr);
+
+/* The script's arguments (policyd/quota.lua), exported for the tests:
+ * ARGV[1], the request, and ARGV[2], the windows, in the script's
+ * little-endian binary. Each returns its length (QUOTA_REDIS_REQ_ARG_LEN,
+ * resp. QUOTA_REDIS_WINDOW_ARG_LEN per window), or 0 when dst is too small
+ * or a txid is not below 2^53 (the script keeps numbers in doubles). */
+#define QUOTA_REDIS_REQ_ARG_LEN 49
+#define QUOTA_REDIS_WINDOW_ARG_LEN 25
+#define QUOTA_REDIS_TXID_LIMIT (1ULL << 53)
+size_t quota_redis_arg_request(char *dst, size_t dstlen, const struct quota_redis_op *op);
+size_t quota_redis_arg_windows(char *dst, size_t dstlen, const struct limiter_limits *l);
 
 /* Key construction (exported for the tests); return the length, or 0 when
  * the key does not fit in dstlen. */

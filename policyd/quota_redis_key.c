@@ -6,20 +6,21 @@
  *
  * Keys (prefix = redis_key_prefix, P = principal; P's bytes go into the key
  * as they are, hiredis sends them length-delimited):
- *   <prefix>:v2:q:p:{P}                        hash: per series its total,
+ *   <prefix>:v3:q:p:{P}                        string: per series its total,
  *                                              oldest/newest bucket and the
  *                                              newest count; reservations
- *                                              txid -> "expires:msgs:rcpts"
- *                                              with their count and sums;
- *                                              TTL past every series and
- *                                              reservation it holds
- *   <prefix>:v2:q:w:<m|r>:<len_ms>:<g_ms>:{P}  hash: closed buckets,
+ *                                              (txid, expires, messages,
+ *                                              recipients), in struct's
+ *                                              binary; expires with the last
+ *                                              series or reservation in it
+ *   <prefix>:v3:q:w:<m|r>:<len_ms>:<g_ms>:{P}  hash: closed buckets,
  *                                              bucket -> "count:next"; TTL
  *                                              until the newest of them
  *                                              leaves the window
- *   <prefix>:v2:q:d:{P}:<instance>             "1", TTL instance_ttl
- * (v1, before 2026-11, kept bucket -> count only and read whole hashes on
- * every call; the layouts differ, so the version is part of the key.)
+ *   <prefix>:v3:q:d:{P}:<instance>             "1", TTL instance_ttl
+ * (v2 kept the principal as a hash of printed numbers; v1, before 2026-11,
+ * kept bucket -> count only and read whole hashes on every call; the
+ * layouts differ, so the version is part of the key.)
  * All of one principal's keys share the hash tag, so one script call is legal
  * in Redis Cluster. What the script keeps in them: policyd/quota.lua.
  *
@@ -32,14 +33,14 @@
 
 #include <string.h>
 
-/* "<prefix>:v2:q:<head>{P}<tail>"; the length, or 0 when it does not fit. */
+/* "<prefix>:v3:q:<head>{P}<tail>"; the length, or 0 when it does not fit. */
 static size_t qr_key(char *dst, size_t dstlen, const char *prefix, const char *head, size_t headlen,
                      const char *p, size_t plen, const char *tail, size_t taillen)
 {
     size_t n = 0;
 
     if (plen > QUOTA_REDIS_PRINCIPAL_MAX || dstlen == 0 ||
-        qr_put(dst, dstlen, &n, prefix, strlen(prefix)) || qr_put(dst, dstlen, &n, ":v2:q:", 6) ||
+        qr_put(dst, dstlen, &n, prefix, strlen(prefix)) || qr_put(dst, dstlen, &n, ":v3:q:", 6) ||
         qr_put(dst, dstlen, &n, head, headlen) || qr_put(dst, dstlen, &n, "{", 1) ||
         qr_put(dst, dstlen, &n, p, plen) || qr_put(dst, dstlen, &n, "}", 1) ||
         qr_put(dst, dstlen, &n, tail, taillen))

@@ -6,9 +6,10 @@
  * other quota_redis*.c files: quota_redis_req_pool_free.
  *
  * A request is EVALSHA <sha> with the principal's keys (quota_redis_key.c)
- * and the limits as arguments (the calling convention is at the top of
- * policyd/quota.lua), built into the request's own buffers without
- * snprintf and handed to hiredis as one formatted command. Requests are
+ * and two arguments, the request and the windows, in the script's binary
+ * (the calling convention is at the top of policyd/quota.lua), built into
+ * the request's own buffers without snprintf and handed to hiredis as one
+ * formatted command. Requests are
  * pooled (up to QR_FREE_MAX), each with its deadline timer made once.
  *
  * Contract (quota_redis.h): quota_redis_submit() returns NULL at once when
@@ -35,12 +36,12 @@
 #include "log.h"
 
 #define QR_MAX_SILENT 3
-#define QR_ARGS_MAX (12 + 5 * LIMITER_MAX_WINDOWS)
-#define QR_NUM_MAX 24
+#define QR_ARGS_MAX (5 + 2 + LIMITER_MAX_WINDOWS)
 #define QR_FREE_MAX 1024 /* requests kept for reuse */
 /* A command: its arguments with their RESP headers (at most 24 bytes each). */
 #define QR_CMD_MAX                                                                                 \
-    (QR_ARGS_MAX * (QR_NUM_MAX + 24) + (LIMITER_MAX_WINDOWS + 2) * QUOTA_REDIS_KEY_MAX + 64)
+    (QR_ARGS_MAX * 24 + (LIMITER_MAX_WINDOWS + 2) * QUOTA_REDIS_KEY_MAX +                          \
+     QUOTA_REDIS_REQ_ARG_LEN + LIMITER_MAX_WINDOWS * QUOTA_REDIS_WINDOW_ARG_LEN + 64)
 
 struct quota_redis_req {
     struct quota_redis *qr;
@@ -53,7 +54,9 @@ struct quota_redis_req {
     const char *argv[QR_ARGS_MAX];
     size_t argvlen[QR_ARGS_MAX];
     char keys[LIMITER_MAX_WINDOWS + 2][QUOTA_REDIS_KEY_MAX];
-    char nums[QR_ARGS_MAX][QR_NUM_MAX];
+    char nkeys[4];
+    char request[QUOTA_REDIS_REQ_ARG_LEN];
+    char windows[LIMITER_MAX_WINDOWS * QUOTA_REDIS_WINDOW_ARG_LEN];
     char cmd[QR_CMD_MAX]; /* the EVALSHA in RESP */
 };
 
@@ -243,13 +246,49 @@ static inline void qr_arg(struct quota_redis_req *req, int a, const char *v, siz
     req->argvlen[a] = n;
 }
 
-/* Argument a of req: v in decimal, in number slot `slot`. */
-static inline void qr_arg_num(struct quota_redis_req *req, int a, int slot, uint64_t v)
+/* v as the 8 bytes of a little-endian IEEE double (struct's '<d'). */
+static void qr_le_double(char *dst, uint64_t v)
 {
-    size_t n = qr_u64(req->nums[slot], v);
+    double d = (double)v;
+    uint64_t u;
 
-    req->nums[slot][n] = '\0';
-    qr_arg(req, a, req->nums[slot], n);
+    memcpy(&u, &d, sizeof(u));
+    for (int i = 0; i < 8; i++)
+        dst[i] = (char)(u >> (8 * i) & 0xff);
+}
+
+size_t quota_redis_arg_request(char *dst, size_t dstlen, const struct quota_redis_op *op)
+{
+    const struct limiter_limits *l = op->limits;
+    const uint64_t nums[] = {op->txid,
+                             op->release,
+                             l->reserve_ttl_ms ? l->reserve_ttl_ms : 1,
+                             (op->instance && op->instance[0]) ? l->done_ttl_ms : 0,
+                             op->cost.messages,
+                             op->cost.recipients};
+
+    if (dstlen < QUOTA_REDIS_REQ_ARG_LEN || op->txid >= QUOTA_REDIS_TXID_LIMIT ||
+        op->release >= QUOTA_REDIS_TXID_LIMIT)
+        return 0;
+    dst[0] = (char)(op->kind + 1); /* 1 check, 2 commit, 3 release */
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+        qr_le_double(dst + 1 + 8 * i, nums[i]);
+    return QUOTA_REDIS_REQ_ARG_LEN;
+}
+
+size_t quota_redis_arg_windows(char *dst, size_t dstlen, const struct limiter_limits *l)
+{
+    size_t n = 0;
+
+    if (l->n > LIMITER_MAX_WINDOWS || dstlen < l->n * QUOTA_REDIS_WINDOW_ARG_LEN)
+        return 0;
+    for (size_t i = 0; i < l->n; i++, n += QUOTA_REDIS_WINDOW_ARG_LEN) {
+        dst[n] = l->w[i].kind == LIMITER_MESSAGES ? 0 : 1;
+        qr_le_double(dst + n + 1, l->w[i].max);
+        qr_le_double(dst + n + 9, l->w[i].len_ms);
+        qr_le_double(dst + n + 17, limiter_bucket_ms(l->w[i].len_ms, l->buckets));
+    }
+    return n;
 }
 
 /* Fill argv for EVALSHA and the RESP command; -1 when a key does not fit. */
@@ -257,13 +296,13 @@ static int qr_build(struct quota_redis *qr, struct quota_redis_req *req,
                     const struct quota_redis_op *op)
 {
     const struct limiter_limits *l = op->limits;
-    static const char *const ops[] = {"c", "m", "r"};
     int a = 0;
     size_t n;
 
     qr_arg(req, a++, "EVALSHA", 7);
     qr_arg(req, a++, qr->sha, 40);
-    qr_arg_num(req, a++, 0, 2 + l->n);
+    n = qr_u64(req->nkeys, 2 + l->n);
+    qr_arg(req, a++, req->nkeys, n);
     n = quota_redis_key_pending(req->keys[0], QUOTA_REDIS_KEY_MAX, qr->prefix, op->principal,
                                 op->principal_len);
     qr_arg(req, a++, req->keys[0], n);
@@ -281,26 +320,11 @@ static int qr_build(struct quota_redis *qr, struct quota_redis_req *req,
         if (n == 0)
             return -1;
     }
-    qr_arg(req, a++, ops[op->kind], 1);
-    if (op->txid)
-        qr_arg_num(req, a++, 2, op->txid);
-    else
-        qr_arg(req, a++, "", 0);
-    if (op->release)
-        qr_arg_num(req, a++, 3, op->release);
-    else
-        qr_arg(req, a++, "", 0);
-    qr_arg_num(req, a++, 4, l->reserve_ttl_ms ? l->reserve_ttl_ms : 1);
-    qr_arg_num(req, a++, 5, (op->instance && op->instance[0]) ? l->done_ttl_ms : 0);
-    qr_arg_num(req, a++, 6, op->cost.messages);
-    qr_arg_num(req, a++, 7, op->cost.recipients);
-    for (size_t i = 0; i < l->n; i++) {
-        int s = 8 + 3 * (int)i;
-        qr_arg(req, a++, l->w[i].kind == LIMITER_MESSAGES ? "m" : "r", 1);
-        qr_arg_num(req, a++, s, l->w[i].max);
-        qr_arg_num(req, a++, s + 1, l->w[i].len_ms);
-        qr_arg_num(req, a++, s + 2, limiter_bucket_ms(l->w[i].len_ms, l->buckets));
-    }
+    n = quota_redis_arg_request(req->request, sizeof(req->request), op);
+    qr_arg(req, a++, req->request, n);
+    if (n == 0)
+        return -1;
+    qr_arg(req, a++, req->windows, quota_redis_arg_windows(req->windows, sizeof(req->windows), l));
     req->argc = a;
     return 0;
 }

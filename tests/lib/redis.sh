@@ -7,6 +7,11 @@
 #       PING. Sets RD_PORT and RD_PID (save them to run several).
 #   rd_cli ARGS...      redis-cli against it
 #   rd_stop             SIGTERM by recorded PID
+#   rd_quota_count PORT PREFIX PRINCIPAL KIND LEN_MS
+#                       units a principal's quota series (KIND m or r,
+#                       window LEN_MS) counts in the Redis on PORT: its
+#                       running total in the v3 state (policyd/quota.lua);
+#                       0 when there is none
 #
 # Never the default port 6379, never any address but 127.0.0.1. Needs
 # common.sh.
@@ -36,4 +41,17 @@ rd_cli() {
 
 rd_stop() {
     pt_stop_pid "$RD_PID" redis-server
+}
+
+rd_quota_count() {
+    redis-cli -h 127.0.0.1 -p "$1" EVAL "
+local b = redis.call('GET', KEYS[1])
+if not b then return 0 end
+local _, ns = struct.unpack('<BBB', b)
+local pos, k, l, g, t = 4
+for i = 1, ns do
+  k, l, g, t, _, _, _, pos = struct.unpack('<Bdddddd', b, pos)
+  if k == tonumber(ARGV[1]) and l == tonumber(ARGV[2]) then return t end
+end
+return 0" 1 "$2:v3:q:p:{$3}" "$([ "$4" = r ] && echo 1 || echo 0)" "$5"
 }

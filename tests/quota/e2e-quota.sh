@@ -21,11 +21,8 @@ redis_kill() { # PID; SIGKILL: the server dies as in a crash
     while pt_alive "$1"; do sleep 0.1; done
 }
 # Messages counted for a principal in Redis: the running total of its 1h
-# series, kept in the principal's hash as "total:oldest:newest:count"
-# (a missing key is 0).
-redis_count() {
-    redis-cli -p "$1" HGET "pp:v2:q:p:{$2}" m3600000:60000 | awk -F: '{ s += $1 } END { print s + 0 }'
-}
+# series (a missing key is 0).
+redis_count() { rd_quota_count "$1" pp "$2" m 3600000; }
 
 RP=$(pt_ports 1)
 METRICS=127.0.0.1:$(pt_ports 1)

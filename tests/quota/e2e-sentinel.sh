@@ -45,7 +45,7 @@ EOC
 pt_spawn policyd "$PT_TMP/policyd.log" "$PD_BIN" -c "$PT_TMP/portreeve.conf" -f
 pt_wait_tcp 127.0.0.1 "$PD" 10
 sleep 1
-count() { redis-cli -p "$1" HGET "pp:v2:q:p:{u:$2}" m3600000:60000 | awk -F: '{ s += $1 } END { print s + 0 }'; }
+count() { rd_quota_count "$1" pp "u:$2" m 3600000; }
 
 t_check "through Sentinel: alice sends 1 message" "$($CLIENT 127.0.0.1 "$PD" 587 alice msg:1)" '^DUNNO$'
 t_check "it is counted on the master found through Sentinel" "$(count "$M" alice)" '^1$'

@@ -27,11 +27,11 @@ static void test_keys_carry_prefix_version_and_hash_tag(void **state)
         const char *instance;
         const char *want;
     } cases[] = {
-        {0, NULL, "pp:v2:q:p:{u:alice@example.org}"},
-        {1, NULL, "pp:v2:q:w:m:3600000:60000:{u:alice@example.org}"},
-        {2, NULL, "pp:v2:q:w:r:86400000:1440000:{u:alice@example.org}"},
-        {3, "590c.6b02859d.3735.0", "pp:v2:q:d:{u:alice@example.org}:590c.6b02859d.3735.0"},
-        {3, "evil}{x", "pp:v2:q:d:{u:alice@example.org}:h"},
+        {0, NULL, "pp:v3:q:p:{u:alice@example.org}"},
+        {1, NULL, "pp:v3:q:w:m:3600000:60000:{u:alice@example.org}"},
+        {2, NULL, "pp:v3:q:w:r:86400000:1440000:{u:alice@example.org}"},
+        {3, "590c.6b02859d.3735.0", "pp:v3:q:d:{u:alice@example.org}:590c.6b02859d.3735.0"},
+        {3, "evil}{x", "pp:v3:q:d:{u:alice@example.org}:h"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

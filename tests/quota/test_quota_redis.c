@@ -201,7 +201,7 @@ static void test_every_key_has_a_ttl_and_expires(void **state)
     assert_int_equal(a.res.verdict, LIMITER_EXCEEDED);
     a = run(QUOTA_REDIS_CHECK, "u:t4x", &l, 8, 0, "", 1, 1); /* leaves a reservation */
     assert_int_equal(a.res.verdict, LIMITER_OK);
-    cli("-n 3 --scan --pattern 'qt:v2:q:*'", out, sizeof(out));
+    cli("-n 3 --scan --pattern 'qt:v3:q:*'", out, sizeof(out));
     for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char cmd[600], ttl[64];
         snprintf(cmd, sizeof(cmd), "-n 3 PTTL '%s'", line);
@@ -217,7 +217,7 @@ static void test_every_key_has_a_ttl_and_expires(void **state)
     if (a.res.verdict != LIMITER_OK)
         fail_msg("after the window: got verdict %d used %llu, want ok", a.res.verdict,
                  (unsigned long long)a.res.used);
-    cli("-n 3 EXISTS 'qt:v2:q:w:m:1000:17:{u:t4}' 'qt:v2:q:w:r:2000:34:{u:t4}'", out, sizeof(out));
+    cli("-n 3 EXISTS 'qt:v3:q:w:m:1000:17:{u:t4}' 'qt:v3:q:w:r:2000:34:{u:t4}'", out, sizeof(out));
     if (atoi(out) != 0)
         fail_msg("got %s series keys after expiry, want 0", out);
 }
@@ -354,12 +354,26 @@ static void diff_apply(struct diff *d, struct diff_op *o)
     d->dups += o->want.verdict == LIMITER_DUPLICATE;
 }
 
-/* Append the EVALSHA of one operation to fp, arguments as qr_build makes
- * them (redis-cli quoting: "" is an empty argument). */
+/* Bytes as one redis-cli argument: "\xNN..." (redis-cli unquotes it). */
+static void diff_bytes(FILE *fp, const char *b, size_t n)
+{
+    fputs(" \"", fp);
+    for (size_t i = 0; i < n; i++)
+        fprintf(fp, "\\x%02x", (unsigned char)b[i]);
+    fputc('"', fp);
+}
+
+/* Append the EVALSHA of one operation to fp, keys and arguments as qr_build
+ * makes them (the same encoders). */
 static void diff_write(FILE *fp, const char *sha, const struct diff_op *o, const char *principal,
                        const struct limiter_limits *l)
 {
-    char key[QUOTA_REDIS_KEY_MAX];
+    static const enum quota_redis_op_kind kinds[] = {
+        ['c'] = QUOTA_REDIS_CHECK, ['m'] = QUOTA_REDIS_COMMIT, ['r'] = QUOTA_REDIS_RELEASE};
+    struct quota_redis_op op = {kinds[o->kind], principal,  strlen(principal), l,
+                                o->txid,        o->release, o->instance,       {o->msgs, o->rcpts}};
+    char key[QUOTA_REDIS_KEY_MAX], arg[LIMITER_MAX_WINDOWS * QUOTA_REDIS_WINDOW_ARG_LEN];
+    size_t n;
 
     fprintf(fp, "SET qd:clock %llu\nEVALSHA %s %zu", (unsigned long long)o->now, sha, 2 + l->n);
     assert_true(quota_redis_key_pending(key, sizeof(key), "qd", principal, strlen(principal)) > 0);
@@ -372,22 +386,12 @@ static void diff_write(FILE *fp, const char *sha, const struct diff_op *o, const
                                            strlen(principal)) > 0);
         fprintf(fp, " %s", key);
     }
-    fprintf(fp, " %c", o->kind);
-    if (o->txid)
-        fprintf(fp, " %llu", (unsigned long long)o->txid);
-    else
-        fprintf(fp, " \"\"");
-    if (o->release)
-        fprintf(fp, " %llu", (unsigned long long)o->release);
-    else
-        fprintf(fp, " \"\"");
-    fprintf(fp, " %llu %llu %llu %llu", (unsigned long long)l->reserve_ttl_ms,
-            (unsigned long long)(o->instance[0] ? l->done_ttl_ms : 0), (unsigned long long)o->msgs,
-            (unsigned long long)o->rcpts);
-    for (size_t i = 0; i < l->n; i++)
-        fprintf(fp, " %c %llu %llu %llu", l->w[i].kind == LIMITER_MESSAGES ? 'm' : 'r',
-                (unsigned long long)l->w[i].max, (unsigned long long)l->w[i].len_ms,
-                (unsigned long long)limiter_bucket_ms(l->w[i].len_ms, l->buckets));
+    n = quota_redis_arg_request(arg, sizeof(arg), &op);
+    assert_int_equal(n, QUOTA_REDIS_REQ_ARG_LEN);
+    diff_bytes(fp, arg, n);
+    n = quota_redis_arg_windows(arg, sizeof(arg), l);
+    assert_int_equal(n, l->n * QUOTA_REDIS_WINDOW_ARG_LEN);
+    diff_bytes(fp, arg, n);
     fputc('\n', fp);
 }
 
@@ -501,7 +505,7 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
               "bad[#bad + 1] = #ks\n"
               "return bad\n",
               path, sizeof(path));
-    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 --eval %s , 'qd:v2:*' %lld", port,
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 --eval %s , 'qd:v3:*' %lld", port,
              path, max_fields);
     fp = popen(cmd, "r");
     assert_non_null(fp);

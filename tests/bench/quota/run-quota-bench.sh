@@ -133,11 +133,12 @@ if [ -z "$fresh" ]; then
             "$LOADGEN" -s "inet:127.0.0.1:${PORT[$s]}" -c 8 -t 2 -w 0 -q >/dev/null
         fi
     done
-    # Layouts: v2 is this tree's; the other build's daemon (prefix pp0) may be either.
-    n0=$(redis-cli -p "$RP" --eval "$SEED" , pp v2 10)
+    # Layouts: v3 is this tree's; the other build's daemon (prefix pp0) may be any.
+    n0=$(redis-cli -p "$RP" --eval "$SEED" , pp v3 10)
     n1=$(redis-cli -p "$RP" --eval "$SEED" , pp0 v1 10)
     n2=$(redis-cli -p "$RP" --eval "$SEED" , pp0 v2 10)
-    echo "history: $n0 series (pp, v2), $((n1 + n2)) series (pp0, v1 $n1, v2 $n2) filled with 61 buckets"
+    n3=$(redis-cli -p "$RP" --eval "$SEED" , pp0 v3 10)
+    echo "history: $n0 series (pp, v3), $((n1 + n2 + n3)) series (pp0, v1 $n1, v2 $n2, v3 $n3) filled with 61 buckets"
 else
     echo "history: none (-F, a fresh Redis)"
 fi

@@ -10,7 +10,11 @@
 --           v2: the principal's hash <PREFIX>:v2:q:p:{P} holds per series
 --               "<k><len>:<g>" = "total:oldest:newest:count"; the series
 --               key <PREFIX>:v2:q:w:... holds the closed buckets as
---               "count:next" (policyd/quota.lua)
+--               "count:next"
+--           v3: the principal's state <PREFIX>:v3:q:p:{P} is a string in
+--               struct's binary (per series kind, len, g, total, oldest,
+--               newest, count of the newest); series keys as in v2
+--               (policyd/quota.lua)
 --   COUNT   units per bucket (keep COUNT * buckets far below the limits)
 -- Rewrites each series it finds with buckets floor((now - len) / g) + 1 ..
 -- floor(now / g), COUNT each, and the TTLs the daemon would give them.
@@ -52,7 +56,7 @@ if layout == 'v1' then
     redis.call('PEXPIREAT', key, (cur + 1) * g + len)
     done = done + 1
   end)
-else
+elseif layout == 'v2' then
   each(prefix .. ':v2:q:p:*', function(pkey)
     local tag = string.match(pkey, ':q:p:(%b{})$')
     local all, e = redis.call('HGETALL', pkey), 0
@@ -74,6 +78,27 @@ else
       redis.call('HSET', pkey, 'e', e)
       redis.call('PEXPIREAT', pkey, e)
     end
+  end)
+else
+  each(prefix .. ':v3:q:p:*', function(pkey)
+    local tag = string.match(pkey, ':q:p:(%b{})$')
+    local b = redis.call('GET', pkey)
+    local v, ns, np, pos = struct.unpack('<BBB', b)
+    local out, e = {struct.pack('<BBB', v, ns, np)}, 0
+    for i = 1, ns do
+      local k, len, g, t0, o0, h0, c0
+      k, len, g, t0, o0, h0, c0, pos = struct.unpack('<Bdddddd', b, pos)
+      local lo, cur = math.floor((now - len) / g) + 1, math.floor(now / g)
+      local skey = prefix .. ':v3:q:w:' .. (k == 0 and 'm' or 'r') .. ':' .. len .. ':' .. g .. ':' .. tag
+      redis.call('DEL', skey)
+      redis.call('HSET', skey, unpack(buckets(lo, cur, true)))
+      redis.call('PEXPIREAT', skey, cur * g + len)
+      out[#out + 1] = struct.pack('<Bdddddd', k, len, g, count * (cur - lo + 1), lo, cur, count)
+      if (cur + 1) * g + len > e then e = (cur + 1) * g + len end
+      done = done + 1
+    end
+    out[#out + 1] = string.sub(b, pos)
+    if e > 0 then redis.call('SET', pkey, table.concat(out), 'PXAT', e) end
   end)
 end
 return done
