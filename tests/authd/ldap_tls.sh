@@ -181,6 +181,15 @@ mark=$(pt_log_size "$SLAPD_LOG")
 out=$(mux alice s3cret-A)
 check_refused "StartTLS, right CA, address not in the certificate" 'StartTLS failed: TLS handshake failed \(.*for the host in authd_ldap_uri'
 
+# libldap checks a URI's "localhost" against this machine's host name
+# (portreeve-authd(8) warns): the certificate names localhost, not the host.
+if [ "$(hostname -f 2>/dev/null || hostname)" != localhost ]; then
+    restart_authd "authd_ldap_uri = ldaps://localhost:$LDAPS_PORT/" "authd_ldap_tls_ca_file = $TLS/ok/ca.crt"
+    mark=$(pt_log_size "$SLAPD_LOG")
+    out=$(mux alice s3cret-A)
+    check_refused "ldaps://localhost, certificate for localhost but not for the host name" 'for the host in authd_ldap_uri'
+fi
+
 restart_authd "authd_ldap_uri = ldaps://127.0.0.1:$LDAPS_PORT/"
 mark=$(pt_log_size "$SLAPD_LOG")
 out=$(mux alice s3cret-A)
@@ -191,6 +200,18 @@ restart_authd "authd_ldap_uri = ldaps://127.0.0.1:$LDAPS_PORT/" "authd_ldap_tls_
 mark=$(pt_log_size "$SLAPD_LOG")
 out=$(mux alice s3cret-A)
 check_refused "ldaps://, CA file missing" 'authd_ldap_tls_ca_file'
+
+# The CA file is read when a connection opens, by authd_user: one that
+# only root can read fails like a missing one (authd still starts).
+cp "$TLS/ok/ca.crt" "$TLS/root-only-ca.crt"
+chmod 600 "$TLS/root-only-ca.crt"
+restart_authd "authd_ldap_uri = ldaps://127.0.0.1:$LDAPS_PORT/" "authd_ldap_tls_ca_file = $TLS/root-only-ca.crt" \
+    'authd_user = nobody'
+mark=$(pt_log_size "$SLAPD_LOG")
+out=$(mux alice s3cret-A)
+check_refused "ldaps://, CA file not readable by authd_user" 'cannot create the LDAP TLS context \(authd_ldap_tls_ca_file'
+chmod 644 "$TLS/root-only-ca.crt"
+t_check "ldaps://, the same CA file made readable: OK (read again by the next connection)" "$(mux alice s3cret-A)" '^OK '
 
 # The escape hatch: verification off accepts the unrelated CA's view.
 restart_authd "authd_ldap_uri = ldaps://127.0.0.2:$LDAPS_PORT/" "authd_ldap_tls_ca_file = $TLS/other/ca.crt" \
