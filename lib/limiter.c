@@ -266,8 +266,16 @@ int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint6
                   uint64_t txid, uint64_t release, const struct limiter_cost *cost,
                   struct limiter_result *res)
 {
+    return limiter_check_grant(s, l, now_ms, txid, release, cost, cost->recipients, res);
+}
+
+int limiter_check_grant(struct limiter_state *s, const struct limiter_limits *l, uint64_t now_ms,
+                        uint64_t txid, uint64_t release, const struct limiter_cost *cost,
+                        uint64_t want, struct limiter_result *res)
+{
     struct limiter_pending *own;
     struct limiter_cost others = {0, 0};
+    uint64_t grant = want > cost->recipients ? want : cost->recipients;
 
     memset(res, 0, sizeof(*res));
     limiter_expire_pending(s, now_ms);
@@ -294,7 +302,14 @@ int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint6
             res->used = used;
             return 0; /* the earlier reservation, if any, stays */
         }
+        if (w->kind == LIMITER_RECIPIENTS) {
+            /* Half of the room beyond what is asked for, at most. */
+            uint64_t g = cost->recipients + (w->max - used - cost->recipients) / 2;
+            if (g < grant)
+                grant = g;
+        }
     }
+    res->granted = grant;
     if (txid == 0)
         return 0;
     if (own == NULL) {
@@ -314,7 +329,8 @@ int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint6
     }
     own->txid = txid;
     own->expires_ms = now_ms + l->reserve_ttl_ms;
-    own->cost = *cost;
+    own->cost.messages = cost->messages;
+    own->cost.recipients = grant;
     return 0;
 }
 

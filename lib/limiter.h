@@ -75,8 +75,9 @@ enum limiter_verdict { LIMITER_OK = 0, LIMITER_EXCEEDED = 1, LIMITER_DUPLICATE =
 
 struct limiter_result {
     enum limiter_verdict verdict;
-    size_t window; /* index into limits->w of the first window exceeded */
-    uint64_t used; /* units counted in that window, reservations included */
+    size_t window;    /* index into limits->w of the first window exceeded */
+    uint64_t used;    /* units counted in that window, reservations included */
+    uint64_t granted; /* check, LIMITER_OK: recipients the reservation holds */
 };
 
 struct limiter_state;
@@ -105,6 +106,19 @@ void limiter_state_free(struct limiter_state *s);
 int limiter_check(struct limiter_state *s, const struct limiter_limits *l, uint64_t now_ms,
                   uint64_t txid, uint64_t release, const struct limiter_cost *cost,
                   struct limiter_result *res);
+/*
+ * limiter_check that may reserve more recipients than cost asks for, up to
+ * want (a grant: the caller admits later RCPTs of the transaction up to
+ * res->granted without asking again). The grant is cost->recipients plus
+ * at most half of what each recipient window has left beyond it, and at
+ * most want (want below cost->recipients counts as cost->recipients), so
+ * it never refuses what limiter_check admits and never takes more than
+ * half of a window's room from other transactions. Without a recipient
+ * window the grant is want.
+ */
+int limiter_check_grant(struct limiter_state *s, const struct limiter_limits *l, uint64_t now_ms,
+                        uint64_t txid, uint64_t release, const struct limiter_cost *cost,
+                        uint64_t want, struct limiter_result *res);
 /*
  * END-OF-MESSAGE: count cost in every window, once per instance_id (a hash
  * of the Postfix instance; 0 = do not deduplicate), and drop txid's

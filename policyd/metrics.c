@@ -168,8 +168,10 @@ char *metrics_render(size_t *len)
               "# HELP " P "quota_checks_total Quota checks at RCPT by store.\n"
               "# TYPE " P "quota_checks_total counter\n" P
               "quota_checks_total{store=\"redis\"} %llu\n" P
-              "quota_checks_total{store=\"memory\"} %llu\n",
-              (unsigned long long)q.checks_redis, (unsigned long long)q.checks_memory);
+              "quota_checks_total{store=\"memory\"} %llu\n" P
+              "quota_checks_total{store=\"grant\"} %llu\n",
+              (unsigned long long)q.checks_redis, (unsigned long long)q.checks_memory,
+              (unsigned long long)q.checks_granted);
     mb_printf(&b,
               "# HELP " P "quota_commits_total Messages counted at END-OF-MESSAGE by store.\n"
               "# TYPE " P "quota_commits_total counter\n" P

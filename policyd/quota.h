@@ -53,7 +53,7 @@ size_t quota_principal(const struct quota_conf *q, const char *user, size_t ulen
                        size_t alen, char *dst, size_t dstlen);
 
 struct quota_counters {
-    uint64_t checks_redis, checks_memory, commits_redis, commits_memory, duplicates;
+    uint64_t checks_redis, checks_memory, checks_granted, commits_redis, commits_memory, duplicates;
     uint64_t exceeded[QUOTA_ROLES][2]; /* by role, by kind */
     uint64_t fallbacks, unavailable_dunno, unavailable_defer;
     uint64_t redis_requests, redis_errors, redis_timeouts, redis_noscript, redis_reconnects;

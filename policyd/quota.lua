@@ -11,13 +11,19 @@
 --   KEYS[1]    the principal's state   <prefix>:v3:q:p:{P}
 --   KEYS[2]    the done key            <prefix>:v3:q:d:{P}:<instance>
 --   KEYS[2+w]  window w's bucket chain <prefix>:v3:q:w:<m|r>:<len_ms>:<g_ms>:{P}
---   ARGV[1]    '<Bdddddd': op (1 check, 2 commit, 3 release), txid, a
+--   ARGV[1]    '<Bddddddd': op (1 check, 2 commit, 3 release), txid, a
 --              transaction to release first, reservation TTL (ms), instance
---              TTL (ms; 0 = no dedup), cost in messages, cost in recipients;
---              txids are below 2^53, 0 = none
+--              TTL (ms; 0 = no dedup), cost in messages, cost in recipients,
+--              recipients wanted (check: the grant asked for, at least the
+--              cost); txids are below 2^53, 0 = none
 --   ARGV[2]    per window '<Bddd': kind (0 messages, 1 recipients), max,
 --              len_ms, g_ms
--- Returns {0} ok, {1, window (0-based), used} exceeded, {2} duplicate.
+-- Returns {0, granted} ok (check), {0} ok (commit, release),
+-- {1, window (0-based), used} exceeded, {2} duplicate.
+-- A check reserves a grant: the cost in recipients plus at most half of
+-- what each recipient window has left beyond it, and at most the recipients
+-- wanted (without a recipient window: as many as wanted), as
+-- limiter_check_grant does.
 -- All of one principal's keys share the {P} hash tag, so one call is legal in
 -- Redis Cluster. P's bytes are in the keys as they are.
 --
@@ -56,7 +62,7 @@ local P, floor, sunpack, spack = KEYS[1], math.floor, struct.unpack, struct.pack
 -- checks that they agree.
 local MAX_PENDING = 32
 local MAX_SERIES = 16
-local op, tx, rel, rttl, ittl, cm, cr = sunpack('<Bdddddd', ARGV[1])
+local op, tx, rel, rttl, ittl, cm, cr, want = sunpack('<Bddddddd', ARGV[1])
 
 -- The windows: W[w] = {kind, max, len, g}.
 local W, nw, wa = {}, #ARGV[2] / 25, ARGV[2]
@@ -182,6 +188,8 @@ if op == 1 then
   for k = 1, np do
     if k ~= ownj then om, orr = om + R[k][3], orr + R[k][4] end
   end
+  local grant = want
+  if grant < cr then grant = cr end
   for w = 1, nw do
     local a, s = W[w], find(w)
     local used, cost = orr, cr
@@ -195,15 +203,20 @@ if op == 1 then
       if dirty then save() end
       return {1, w - 1, used}
     end
+    if a[1] == 1 then
+      -- Half of the room beyond what is asked for, at most.
+      local g = cr + floor((a[2] - used - cr) / 2)
+      if g < grant then grant = g end
+    end
   end
   if tx == 0 then
     if dirty then save() end
-    return {0}
+    return {0, grant}
   end
   local e = now + rttl
   if ownj then
     local r = R[ownj]
-    r[2], r[3], r[4] = e, cm, cr
+    r[2], r[3], r[4] = e, cm, grant
   elseif np >= MAX_PENDING then
     -- At the cap: the reservation that expires first gives way.
     local old = R[1]
@@ -211,13 +224,13 @@ if op == 1 then
       local r = R[k]
       if r[2] < old[2] or (r[2] == old[2] and r[1] < old[1]) then old = r end
     end
-    old[1], old[2], old[3], old[4] = tx, e, cm, cr
+    old[1], old[2], old[3], old[4] = tx, e, cm, grant
   else
     np = np + 1
-    R[np] = {tx, e, cm, cr}
+    R[np] = {tx, e, cm, grant}
   end
   save()
-  return {0}
+  return {0, grant}
 end
 
 -- Commit (END-OF-MESSAGE): count the cost in every window, once per Postfix

@@ -41,6 +41,7 @@ struct quota_redis_op {
     uint64_t release;     /* CHECK: a transaction to release first; 0 = none */
     const char *instance; /* COMMIT: Postfix instance; "" = do not deduplicate */
     struct limiter_cost cost;
+    uint64_t want; /* CHECK: recipients to reserve if there is room (a grant) */
 };
 
 #define QUOTA_REDIS_PRINCIPAL_MAX 300
@@ -72,7 +73,7 @@ int quota_redis_ready(const struct quota_redis *qr);
  * little-endian binary. Each returns its length (QUOTA_REDIS_REQ_ARG_LEN,
  * resp. QUOTA_REDIS_WINDOW_ARG_LEN per window), or 0 when dst is too small
  * or a txid is not below 2^53 (the script keeps numbers in doubles). */
-#define QUOTA_REDIS_REQ_ARG_LEN 49
+#define QUOTA_REDIS_REQ_ARG_LEN 57
 #define QUOTA_REDIS_WINDOW_ARG_LEN 25
 #define QUOTA_REDIS_TXID_LIMIT (1ULL << 53)
 size_t quota_redis_arg_request(char *dst, size_t dstlen, const struct quota_redis_op *op);

@@ -20,8 +20,8 @@
  * it (its reply callback, or NULL when the connection goes). NOSCRIPT is
  * answered with EVAL of the script's text; READONLY (a demoted master) and
  * QR_MAX_SILENT deadlines in a row without a reply drop the connection.
- * Replies are untrusted: anything but the script's {0}, {1, window, used}
- * or {2} is an error.
+ * Replies are untrusted: anything but the script's {0}, {0, granted},
+ * {1, window, used} or {2} is an error.
  */
 #include "quota_redis_priv.h"
 
@@ -114,6 +114,11 @@ static int qr_parse_result(const redisReply *reply, struct limiter_result *res)
     switch (reply->element[0]->integer) {
     case 0:
         res->verdict = LIMITER_OK;
+        if (reply->elements == 2) { /* a check's grant */
+            if (reply->element[1]->type != REDIS_REPLY_INTEGER || reply->element[1]->integer < 0)
+                return -1;
+            res->granted = (uint64_t)reply->element[1]->integer;
+        }
         return 0;
     case 2:
         res->verdict = LIMITER_DUPLICATE;
@@ -265,7 +270,8 @@ size_t quota_redis_arg_request(char *dst, size_t dstlen, const struct quota_redi
                              l->reserve_ttl_ms ? l->reserve_ttl_ms : 1,
                              (op->instance && op->instance[0]) ? l->done_ttl_ms : 0,
                              op->cost.messages,
-                             op->cost.recipients};
+                             op->cost.recipients,
+                             op->want > op->cost.recipients ? op->want : op->cost.recipients};
 
     if (dstlen < QUOTA_REDIS_REQ_ARG_LEN || op->txid >= QUOTA_REDIS_TXID_LIMIT ||
         op->release >= QUOTA_REDIS_TXID_LIMIT)

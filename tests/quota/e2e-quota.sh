@@ -33,6 +33,7 @@ QUOTA_CONF=(
     "policyd_quota_submission_messages = 3/1h"
     "policyd_quota_submission_recipients = 20/1h"
     "policyd_quota_mx_messages = 100/1h"
+    "policyd_quota_mx_recipients = 12/1h"
     "policyd_quota_exempt_users = bob"
     "policyd_quota_reservation_ttl = 2s"
     "policyd_quota_metrics_listen = $METRICS"
@@ -94,6 +95,26 @@ session mx_exe "$P25" --to bob@example.org "${ATTACH[@]}"
 t_reply "25: a .exe attachment is refused by the header check" mx_exe DOT '^550 5\.7\.1 '
 t_check "25: the header-check rejection is counted (policy protocol limit, documented)" \
     "$(redis_count "$RP" a:127.0.0.1/32)" '^2$'
+
+# --- grants: a message to many recipients, few round trips ---------------
+# 127.0.0.1 has 2 recipients counted of 12/1h. A message to 12: RCPTs 1-10
+# pass, 11 and 12 are deferred (exactly the limit). Redis is asked at RCPT
+# 1, 3, 7, 9, 10 (grants 2, 6, 8, 9, 10: k + half the room, at most 2k)
+# and at 11 and 12 (refused); RCPTs 2, 4, 5, 6 and 8 are answered from the
+# grant.
+grants() { curl -s "http://$METRICS/metrics" | sed -n 's/^portreeve_policyd_quota_checks_total{store="'"$1"'"} //p'; }
+G0=$(grants grant) R0=$(grants redis)
+MARK=$(pt_log_size "$PD_LOG")
+session mx_many "$P25" --to "$(printf 'bob@example.org%.0s,' $(seq 11))bob@example.org"
+t_reply "25: a message to 12 recipients is queued for those within the limit" mx_many DOT '^250 2\.0\.0 Ok: queued'
+t_check "25: exactly 10 RCPTs pass (2 + 10 = 12/1h)" \
+    "$(grep -cE '^ *<[-~] +250 2\.1\.5 ' "$PT_TMP/smtp/mx_many.txt")" '^10$'
+t_check "25: RCPTs 11 and 12 are deferred by the quota" \
+    "$(pt_log_since "$PD_LOG" "$MARK" | grep -c 'state=RCPT .*rule=quota_exceeded')" '^2$'
+t_check "Redis counts the 10 recipients sent (12 in all)" \
+    "$(rd_quota_count "$RP" pp a:127.0.0.1/32 r 3600000)" '^12$'
+t_check "5 of the 12 RCPTs were answered from grants" "$(($(grants grant) - G0))" '^5$'
+t_check "7 went to Redis" "$(($(grants redis) - R0))" '^7$'
 
 # --- a second daemon on the same Redis: one global limit ------------------
 PD2_PORT=$(pt_ports 1)

@@ -276,6 +276,82 @@ static void test_limiter_reservation_blocks_concurrent_transaction(void **state)
     limiter_state_free(s);
 }
 
+/*
+ * Grants: a check may reserve more recipients than it needs, up to want,
+ * but never more than half of what a recipient window has left beyond the
+ * need, so it refuses nothing that limiter_check admits. Each row: limits,
+ * recipients already counted (committed at t=0), the need and the want,
+ * then the verdict and the grant.
+ */
+static void test_limiter_grant_takes_at_most_half_the_room(void **state)
+{
+    static const struct {
+        const char *msgs, *rcpts;
+        uint64_t counted, need, want;
+        enum limiter_verdict verdict;
+        uint64_t granted;
+    } cases[] = {
+        {"100/1h", "1000/1h", 0, 1, 8, LIMITER_OK, 8}, /* far from the limit: all of want */
+        {"100/1h", "1000/1h", 0, 3, 2, LIMITER_OK, 3}, /* want below the need: the need */
+        {"100/1h", "20/1h", 10, 1, 8, LIMITER_OK, 5},  /* room 10: 1 + (10 - 1) / 2 */
+        {"100/1h", "20/1h", 18, 1, 8, LIMITER_OK, 1},  /* room 2: 1 + 0 */
+        {"100/1h", "20/1h", 19, 1, 8, LIMITER_OK, 1},  /* room 1: exactly the need */
+        {"100/1h", "20/1h", 20, 1, 8, LIMITER_EXCEEDED, 0},
+        {"100/1h", "20/1h, 50/1d", 0, 1, 40, LIMITER_OK, 10}, /* the tighter window binds */
+        {"100/1h", "", 0, 1, 64, LIMITER_OK, 64},             /* no recipient window: want */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct limiter_limits l = limits_of(cases[i].msgs, cases[i].rcpts, 60);
+        struct limiter_state *s = limiter_state_new();
+        struct limiter_cost done = {1, cases[i].counted}, need = {1, cases[i].need};
+        struct limiter_result r;
+
+        if (cases[i].counted)
+            assert_int_equal(limiter_commit(s, &l, 0, 0, 0, &done, &r), 0);
+        assert_int_equal(limiter_check_grant(s, &l, 1, 7, 0, &need, cases[i].want, &r), 0);
+        if (r.verdict != cases[i].verdict ||
+            (r.verdict == LIMITER_OK && r.granted != cases[i].granted))
+            fail_msg("case %zu (%s, %llu counted, need %llu want %llu): got verdict %d granted "
+                     "%llu, want %d granted %llu",
+                     i, cases[i].rcpts, (unsigned long long)cases[i].counted,
+                     (unsigned long long)cases[i].need, (unsigned long long)cases[i].want,
+                     r.verdict, (unsigned long long)r.granted, cases[i].verdict,
+                     (unsigned long long)cases[i].granted);
+        limiter_state_free(s);
+    }
+}
+
+/* A grant is a reservation: another transaction of the principal sees all
+ * of it until the commit counts the recipients really sent. */
+static void test_limiter_grant_reserved_until_commit(void **state)
+{
+    struct limiter_limits l = limits_of("100/1h", "10/1h", 60);
+    struct limiter_state *s = limiter_state_new();
+    struct limiter_cost one = {1, 1};
+    struct limiter_result r;
+    (void)state;
+    assert_int_equal(limiter_check_grant(s, &l, 0, 1, 0, &one, 9, &r), 0);
+    if (r.verdict != LIMITER_OK || r.granted != 5)
+        fail_msg("got verdict %d granted %llu, want ok granted 5 (1 + 9 / 2)", r.verdict,
+                 (unsigned long long)r.granted);
+    /* Another transaction needs 6: 5 are reserved, 5 left. */
+    one.recipients = 6;
+    assert_int_equal(limiter_check(s, &l, 1, 2, 0, &one, &r), 0);
+    if (r.verdict != LIMITER_EXCEEDED || r.used != 5)
+        fail_msg("got verdict %d used %llu, want exceeded with the grant of 5 in use", r.verdict,
+                 (unsigned long long)r.used);
+    /* The first commits 2 recipients: its grant goes, 2 count. */
+    one.recipients = 2;
+    assert_int_equal(limiter_commit(s, &l, 2, 1, 1, &one, &r), 0);
+    one.recipients = 8;
+    assert_int_equal(limiter_check(s, &l, 3, 2, 0, &one, &r), 0);
+    if (r.verdict != LIMITER_OK)
+        fail_msg("got verdict %d used %llu, want ok: 2 counted + 8 = 10", r.verdict,
+                 (unsigned long long)r.used);
+    limiter_state_free(s);
+}
+
 /* A user who sends on 587 (submission limits) and on 25 (mx limits, other
  * windows) keeps the counts of both: a commit under one role's limits must
  * not forget the other role's series. */
@@ -358,6 +434,8 @@ int main(void)
         cmocka_unit_test(test_limiter_recipients_and_messages_counted_apart),
         cmocka_unit_test(test_limiter_commit_is_idempotent_per_instance),
         cmocka_unit_test(test_limiter_reservation_blocks_concurrent_transaction),
+        cmocka_unit_test(test_limiter_grant_takes_at_most_half_the_room),
+        cmocka_unit_test(test_limiter_grant_reserved_until_commit),
         cmocka_unit_test(test_limiter_keeps_counts_across_roles),
         cmocka_unit_test(test_limiter_state_goes_idle_after_longest_window),
         cmocka_unit_test(test_store_mem_bounded_under_address_spray),

@@ -68,9 +68,9 @@ static struct answer run(enum quota_redis_op_kind kind, const char *principal,
                          const struct limiter_limits *l, uint64_t txid, uint64_t release,
                          const char *instance, uint64_t msgs, uint64_t rcpts)
 {
-    struct quota_redis_op op = {kind, principal, strlen(principal), l,
-                                txid, release,   instance,          {msgs, rcpts}};
-    struct answer a = {0, 0, {0, 0, 0}};
+    struct quota_redis_op op = {kind,    principal, strlen(principal), l, txid,
+                                release, instance,  {msgs, rcpts},     0};
+    struct answer a = {0, 0, {0, 0, 0, 0}};
     int ready = quota_redis_ready(qr);
 
     spin(&ready);
@@ -267,8 +267,8 @@ static void test_expired_series_key_keeps_the_newest_bucket(void **state)
 static void test_deadline_answers_while_redis_is_paused(void **state)
 {
     struct limiter_limits l = lim("5/1h", "");
-    struct quota_redis_op op = {QUOTA_REDIS_CHECK, "u:t5", 4, &l, 1, 0, "", {1, 1}};
-    struct answer a = {0, 0, {0, 0, 0}};
+    struct quota_redis_op op = {QUOTA_REDIS_CHECK, "u:t5", 4, &l, 1, 0, "", {1, 1}, 0};
+    struct answer a = {0, 0, {0, 0, 0, 0}};
     uint64_t t0, before = quota_redis_stats(qr)->timeouts;
     char out[64];
     int ready = quota_redis_ready(qr);
@@ -316,6 +316,7 @@ struct diff_op {
     int kind; /* 'c' check, 'm' commit, 'r' release */
     size_t p;
     uint64_t now, txid, release, msgs, rcpts;
+    uint64_t ask; /* check: recipients wanted (a grant); 0 = rcpts */
     char instance[24];
     struct limiter_result want; /* filled by diff_apply */
 };
@@ -341,7 +342,8 @@ static void diff_apply(struct diff *d, struct diff_op *o)
 
     memset(&o->want, 0, sizeof(o->want));
     if (o->kind == 'c')
-        assert_int_equal(limiter_check(st, l, o->now, o->txid, o->release, &c, &o->want), 0);
+        assert_int_equal(
+            limiter_check_grant(st, l, o->now, o->txid, o->release, &c, o->ask, &o->want), 0);
     else if (o->kind == 'm')
         assert_int_equal(
             limiter_commit(st, l, o->now, o->txid,
@@ -370,8 +372,8 @@ static void diff_write(FILE *fp, const char *sha, const struct diff_op *o, const
 {
     static const enum quota_redis_op_kind kinds[] = {
         ['c'] = QUOTA_REDIS_CHECK, ['m'] = QUOTA_REDIS_COMMIT, ['r'] = QUOTA_REDIS_RELEASE};
-    struct quota_redis_op op = {kinds[o->kind], principal,  strlen(principal), l,
-                                o->txid,        o->release, o->instance,       {o->msgs, o->rcpts}};
+    struct quota_redis_op op = {kinds[o->kind], principal,   strlen(principal),   l,     o->txid,
+                                o->release,     o->instance, {o->msgs, o->rcpts}, o->ask};
     char key[QUOTA_REDIS_KEY_MAX], arg[LIMITER_MAX_WINDOWS * QUOTA_REDIS_WINDOW_ARG_LEN];
     size_t n;
 
@@ -475,19 +477,23 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
             if (*end != '\n')
                 fail_msg("op %zu (%c at %llu): got reply \"%s\", want integers", i, o->kind,
                          (unsigned long long)o->now, line);
-            if (nf == 1 && got[0] != 1)
+            if (nf == 1 && got[0] != 1 && (got[0] != 0 || o->kind != 'c'))
                 break;
+            if (nf == 2 && got[0] == 0)
+                break; /* a check's grant */
         }
         if (got[0] != (long long)o->want.verdict ||
             (got[0] == 1 &&
-             (got[1] != (long long)o->want.window || got[2] != (long long)o->want.used)))
+             (got[1] != (long long)o->want.window || got[2] != (long long)o->want.used)) ||
+            (got[0] == 0 && o->kind == 'c' && got[1] != (long long)o->want.granted))
             fail_msg("op %zu (%c %s tx %llu rel %llu cost %llu/%llu inst %s at +%llu): got "
-                     "script %lld %lld %lld, want limiter %d %zu %llu",
+                     "script %lld %lld %lld, want limiter %d %zu %llu (granted %llu)",
                      i, o->kind, d->principals[o->p], (unsigned long long)o->txid,
                      (unsigned long long)o->release, (unsigned long long)o->msgs,
                      (unsigned long long)o->rcpts, o->instance,
                      (unsigned long long)(o->now - ops[0].now), got[0], got[1], got[2],
-                     o->want.verdict, o->want.window, (unsigned long long)o->want.used);
+                     o->want.verdict, o->want.window, (unsigned long long)o->want.used,
+                     (unsigned long long)o->want.granted);
     }
     pclose(fp);
     unlink(path);
@@ -613,6 +619,8 @@ static void test_script_matches_limiter_on_random_operations(void **state)
                 o->msgs = 1;
                 openrc[p][slot] += burst > 1 && diff_rand(8) == 0 ? 4 : 1;
                 o->rcpts = openrc[p][slot];
+                /* Half the checks ask for a grant of a few more recipients. */
+                o->ask = diff_rand(2) ? o->rcpts + (uint64_t)diff_rand(7) : 0;
             } else if (k < 92) { /* END-OF-MESSAGE */
                 long i = diff_rand(10);
                 o->kind = 'm';
