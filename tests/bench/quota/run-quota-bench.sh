@@ -2,7 +2,8 @@
 # run-quota-bench.sh - portreeve-policyd with quotas vs. a Redis baseline.
 #
 # usage: run-quota-bench.sh [-t SECS] [-r REPEATS] [-c "8 64"] [-p BASE_PORT]
-#                           [-g quota|mix] [-B OTHER_BUILD_DIR] [-F] BUILD_DIR
+#                           [-g quota|mix] [-B OTHER_BUILD_DIR] [-F] [-S]
+#                           BUILD_DIR
 #
 # Starts, in a temp dir, on loopback ports BASE_PORT..BASE_PORT+5 (default:
 # a random base in 27500-27589): a redis-server; the baseline
@@ -29,6 +30,12 @@
 # along has; -F skips this and measures a fresh Redis (one or two buckets
 # per series, which flatters any script that reads whole series).
 #
+# -S (split): redis-server runs pinned to the last CPU and everything else
+# (load generator, baseline, daemons) to the others, as when Redis runs on
+# its own host, the usual deployment (one Redis for every mail host). By
+# default all share every CPU, so Redis's CPU per request competes with the
+# daemon's and the load generator's; both are worth quoting, say which.
+#
 # For each connection count it runs the load against each server for SECS
 # seconds, rotating which server goes first, REPEATS times, and prints the
 # medians, the median of the paired ratios to the baseline, the daemon's
@@ -39,12 +46,12 @@
 # policyd logs one line per decision to a file, as in production. Prints
 # figures only; asserts nothing.
 set -euo pipefail
-secs=2 repeats=3 conns="8 64" base_port= gen=quota other= fresh=
-while getopts t:r:c:p:g:B:F o; do
+secs=2 repeats=3 conns="8 64" base_port= gen=quota other= fresh= split=
+while getopts t:r:c:p:g:B:FS o; do
     case $o in
     t) secs=$OPTARG ;; r) repeats=$OPTARG ;; c) conns=$OPTARG ;; p) base_port=$OPTARG ;;
-    g) gen=$OPTARG ;; B) other=$OPTARG ;; F) fresh=1 ;;
-    *) echo "usage: $0 [-t SECS] [-r REPEATS] [-c CONNS] [-p BASE_PORT] [-g quota|mix] [-B OTHER_BUILD] [-F] BUILD_DIR" >&2; exit 2 ;;
+    g) gen=$OPTARG ;; B) other=$OPTARG ;; F) fresh=1 ;; S) split=1 ;;
+    *) echo "usage: $0 [-t SECS] [-r REPEATS] [-c CONNS] [-p BASE_PORT] [-g quota|mix] [-B OTHER_BUILD] [-F] [-S] BUILD_DIR" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -76,13 +83,21 @@ RP=$P BP=$((P + 1))
 declare -A PORT PID
 PORT[redis]=$((P + 2)) PORT[memory]=$((P + 3)) PORT[redis0]=$((P + 4)) PORT[memory0]=$((P + 5))
 
-redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no --dir "$T" >"$T/redis.log" 2>&1 &
+# -S: Redis alone on the last CPU, the rest on the others.
+PIN_REDIS=() PIN_REST=()
+if [ -n "$split" ]; then
+    ncpu=$(nproc)
+    [ "$ncpu" -ge 2 ] || { echo "-S needs 2 CPUs or more" >&2; exit 2; }
+    PIN_REDIS=(taskset -c $((ncpu - 1))) PIN_REST=(taskset -c "0-$((ncpu - 2))")
+    echo "split: redis-server on CPU $((ncpu - 1)), everything else on CPUs 0-$((ncpu - 2))"
+fi
+"${PIN_REDIS[@]}" redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no --dir "$T" >"$T/redis.log" 2>&1 &
 PIDS+=($!)
 RPID=$!
 HZ=$(getconf CLK_TCK)
 rcpu() { awk '{ print $14 + $15 }' "/proc/$RPID/stat"; } # redis-server CPU, in ticks
 for i in $(seq 50); do redis-cli -p "$RP" PING 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-"$BASE" -l "inet:127.0.0.1:$BP" -r "$RP" >"$T/baseline.log" 2>&1 &
+"${PIN_REST[@]}" "$BASE" -l "inet:127.0.0.1:$BP" -r "$RP" >"$T/baseline.log" 2>&1 &
 PIDS+=($!)
 PID[baseline]=$!
 PORT[baseline]=$BP
@@ -106,7 +121,7 @@ EOC
 servers="baseline redis memory"
 start_pd() { # start_pd NAME BINARY REDIS PREFIX
     conf "$T/$1.conf" "${PORT[$1]}" "$3" "$4"
-    "$2" -c "$T/$1.conf" -f 2>"$T/pd-$1.log" &
+    "${PIN_REST[@]}" "$2" -c "$T/$1.conf" -f 2>"$T/pd-$1.log" &
     PIDS+=($!)
     PID[$1]=$!
 }
@@ -148,7 +163,7 @@ run() { # run NAME CONNS REP
     local out lua=- c0 c1 rc=-
     case $1 in redis*) redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null ;; esac
     c0=$(rcpu)
-    out=$("$LOADGEN" -s "inet:127.0.0.1:${PORT[$1]}" -c "$2" -t "$secs" -w 0.5 -p "${PID[$1]}" -q 2>&1 | tail -1)
+    out=$("${PIN_REST[@]}" "$LOADGEN" -s "inet:127.0.0.1:${PORT[$1]}" -c "$2" -t "$secs" -w 0.5 -p "${PID[$1]}" -q 2>&1 | tail -1)
     c1=$(rcpu)
     case $1 in
     redis*) lua=$(redis-cli -p "$RP" INFO commandstats | tr -d '\r' |
