@@ -15,7 +15,9 @@
 #                         killed daemons linger <defunct> here), then KILL
 #   pt_ports N            print the first of N consecutive free TCP ports in
 #                         $PT_PORT_MIN..$PT_PORT_MAX (default 24000..24999),
-#                         reserved for this run (a lock serialises callers)
+#                         reserved for this run (a lock serialises callers);
+#                         call it as base=$(pt_ports N): see "Failing inside
+#                         $(...)" below
 #   pt_wait_tcp HOST PORT [SECS]   wait until something listens there (in
 #                                  network namespace $PT_NETNS when set)
 #   pt_wait_file PATH [SECS]       wait until PATH exists (sockets, pid files)
@@ -29,6 +31,23 @@
 # was recorded, after checking its command line; nothing is ever killed by
 # name. The temp dir is removed at exit unless PT_KEEP=1 (or the script
 # failed and PT_KEEP_ON_FAIL=1), so that a failing run can be inspected.
+#
+# Port registry: /tmp/portreeve-ports.reg, one line "PORT TIME OWNER" per
+# reserved port, changed only under flock on /tmp/portreeve-ports.lock.
+# OWNER is the reserving script's PID ($$, the same inside $(...)). The
+# EXIT trap (pt_cleanup) removes this script's lines, and only those, once
+# its processes are stopped; lines older than an hour are dropped by the
+# next pt_ports, the safety net for a run that was killed (SIGKILL, ctest
+# timeout) or never called pt_init. A later process that happens to get a
+# dead run's PID releases that run's stale lines too, which is harmless.
+#
+# Failing inside $(...): pt_die in a command substitution would only end
+# the subshell, and the script would go on with an empty value (without
+# set -e). So a helper whose output is captured, pt_ports, fails loudly: it
+# prints "FAIL: ..." on stderr and, when it runs in a subshell, sends USR1
+# to the script ($$), which pt_init traps as exit 1 (EXIT trap and cleanup
+# as usual; without pt_init USR1 simply ends the script). Callers need no
+# "|| pt_die": base=$(pt_ports 3) never continues with an empty base.
 
 PT_PORT_MIN=${PT_PORT_MIN:-24000}
 PT_PORT_MAX=${PT_PORT_MAX:-24999}
@@ -43,6 +62,14 @@ pt_die() {
     exit 1
 }
 
+# pt_die for helpers run inside $(...): also end the script that captures
+# them (see "Failing inside $(...)" above).
+pt_die_loud() {
+    printf 'FAIL: %s\n' "$*" >&2
+    [ "$BASHPID" = "$$" ] || kill -USR1 "$$" 2>/dev/null
+    exit 1
+}
+
 # Make the temp dir and arm the EXIT trap. The dir is 0755 because Postfix
 # daemons run as the postfix user and must enter it.
 pt_init() {
@@ -53,6 +80,7 @@ pt_init() {
     trap pt_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    trap 'exit 1' USR1 # pt_die_loud from a command substitution
 }
 
 pt_on_exit() {
@@ -72,6 +100,7 @@ pt_cleanup() {
             pt_stop_pid "$pid" "$word" || true
         done
     fi
+    pt_ports_release || true
     if [ -n "$PT_TMP" ] && [ -d "$PT_TMP" ]; then
         if [ "${PT_KEEP:-0}" = 1 ] || { [ "$rc" != 0 ] && [ "${PT_KEEP_ON_FAIL:-0}" = 1 ]; }; then
             printf '# kept %s\n' "$PT_TMP" >&2
@@ -130,11 +159,13 @@ pt_port_busy() {
 
 # Print the first of N free consecutive ports. A run-wide registry under a
 # lock keeps two scripts started at the same moment from picking the same
-# block before either has bound it; entries older than an hour expire.
+# block before either has bound it; each line names its owner ($$), whose
+# EXIT trap gives it back (pt_ports_release); entries older than an hour
+# expire (killed runs).
 pt_ports() {
     local n=${1:-1} reg=/tmp/portreeve-ports.reg base span tries p ok now
     span=$((PT_PORT_MAX - PT_PORT_MIN + 1 - n))
-    [ "$span" -gt 0 ] || pt_die "pt_ports: range too small for $n ports"
+    [ "$span" -gt 0 ] || pt_die_loud "pt_ports: range $PT_PORT_MIN-$PT_PORT_MAX too small for $n ports"
     (
         flock -w 30 9 || exit 1
         now=$(date +%s)
@@ -151,14 +182,26 @@ pt_ports() {
             done
             if [ "$ok" = 1 ]; then
                 for ((p = base; p < base + n; p++)); do
-                    printf '%s %s\n' "$p" "$now" >>"$reg"
+                    printf '%s %s %s\n' "$p" "$now" "$$" >>"$reg"
                 done
                 printf '%s\n' "$base"
                 exit 0
             fi
         done
         exit 1
-    ) 9>/tmp/portreeve-ports.lock || pt_die "pt_ports: no $n free ports in $PT_PORT_MIN-$PT_PORT_MAX"
+    ) 9>/tmp/portreeve-ports.lock ||
+        pt_die_loud "pt_ports: no $n free ports in $PT_PORT_MIN-$PT_PORT_MAX (registry /tmp/portreeve-ports.reg)"
+}
+
+# Give back the ports this script ($$) reserved: called by pt_cleanup.
+# Lines of other owners, and old two-field lines, stay.
+pt_ports_release() {
+    local reg=/tmp/portreeve-ports.reg
+    [ -f "$reg" ] || return 0
+    (
+        flock -w 30 9 || exit 1
+        awk -v o="$$" '$3 != o' "$reg" >"$reg.new" && mv "$reg.new" "$reg"
+    ) 9>/tmp/portreeve-ports.lock
 }
 
 pt_wait_tcp() {
