@@ -106,8 +106,14 @@ static redisContext *authd_redis_dial(const char *addr, size_t len, long long ti
     return redisConnectWithTimeout(host, port, authd_redis_tv(timeout_ms));
 }
 
-/* Ask the Sentinels for the master; returns a context to it or NULL. */
-static redisContext *authd_redis_via_sentinel(struct authd_redis *r)
+static int authd_redis_prepare(struct authd_redis *r);
+static int authd_redis_is_master(struct authd_redis *r, const char *addr);
+
+/* Ask the Sentinels in order until one names a server that we can log in
+ * to and whose ROLE is master: a Sentinel with stale information (after a
+ * partition, during a failover) may name a replica, which would answer the
+ * lock reads but refuse the counting writes. 0 with r->c prepared, or -1. */
+static int authd_redis_via_sentinel(struct authd_redis *r)
 {
     const char *s = r->sentinels;
 
@@ -133,19 +139,27 @@ static redisContext *authd_redis_via_sentinel(struct authd_redis *r)
         }
         redisFree(c);
         if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-            rep->element[0]->type == REDIS_REPLY_STRING) {
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
             char addr[300];
             int n =
                 snprintf(addr, sizeof(addr), "[%s]:%s", rep->element[0]->str, rep->element[1]->str);
             freeReplyObject(rep);
-            if (n > 0 && (size_t)n < sizeof(addr))
-                return authd_redis_dial(addr, (size_t)n, r->connect_timeout_ms);
+            if (n <= 0 || (size_t)n >= sizeof(addr))
+                continue;
+            r->c = authd_redis_dial(addr, (size_t)n, r->connect_timeout_ms);
+            if (r->c && !r->c->err && authd_redis_prepare(r) == 0 &&
+                authd_redis_is_master(r, addr) == 0)
+                return 0;
+            if (r->c)
+                redisFree(r->c);
+            r->c = NULL;
             continue;
         }
         if (rep)
             freeReplyObject(rep);
     }
-    return NULL;
+    return -1;
 }
 
 /* Run a command; NULL (and the context dropped) on any error reply or I/O error. */
@@ -195,37 +209,70 @@ static int authd_redis_ok(struct authd_redis *r, int argc, const char **argv)
     return ok ? 0 : -1;
 }
 
-/* Make sure there is a usable connection; -1 while down. */
-static int authd_redis_ensure(struct authd_redis *r)
+/* Timeouts, AUTH and SELECT on the new connection r->c; -1 on failure. */
+static int authd_redis_prepare(struct authd_redis *r)
 {
-    uint64_t now = util_now_us();
     char db[24];
 
-    if (r->c)
-        return 0;
-    if (now < r->retry_at_us)
-        return -1;
-    r->c = r->sentinels[0] ? authd_redis_via_sentinel(r)
-                           : authd_redis_dial(r->server, strlen(r->server), r->connect_timeout_ms);
-    if (r->c == NULL || r->c->err) {
-        if (r->was_up || r->retry_at_us == 0)
-            log_warn("redis: cannot connect to %s: %s; using the embedded store",
-                     r->sentinels[0] ? "the Sentinel master" : r->server,
-                     r->c ? r->c->errstr : "bad address");
-        goto fail;
-    }
     redisSetTimeout(r->c, authd_redis_tv(r->timeout_ms));
     redisEnableKeepAlive(r->c);
     if (r->password) {
         const char *a2[] = {"AUTH", r->password};
         const char *a3[] = {"AUTH", r->username, r->password};
         if ((r->username[0] ? authd_redis_ok(r, 3, a3) : authd_redis_ok(r, 2, a2)) < 0)
-            goto fail;
+            return -1;
     }
     snprintf(db, sizeof(db), "%lld", r->database);
     if (r->database != 0) {
         const char *argv[] = {"SELECT", db};
         if (authd_redis_ok(r, 2, argv) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* 0 if ROLE on r->c says master; else logs that addr is not one. */
+static int authd_redis_is_master(struct authd_redis *r, const char *addr)
+{
+    const char *argv[] = {"ROLE"};
+    redisReply *rep = authd_redis_cmd(r, 1, argv, NULL);
+    int ok;
+
+    if (rep == NULL)
+        return -1;
+    ok = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+         rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0;
+    freeReplyObject(rep);
+    if (!ok)
+        log_warn("redis: %s, named by a Sentinel, is not a master; asking the next Sentinel", addr);
+    return ok ? 0 : -1;
+}
+
+/* Make sure there is a usable connection; -1 while down. */
+static int authd_redis_ensure(struct authd_redis *r)
+{
+    uint64_t now = util_now_us();
+
+    if (r->c)
+        return 0;
+    if (now < r->retry_at_us)
+        return -1;
+    if (r->sentinels[0]) {
+        if (authd_redis_via_sentinel(r) < 0) {
+            if (r->was_up || r->retry_at_us == 0)
+                log_warn("redis: no Sentinel named a master that answers as one; using the "
+                         "embedded store");
+            goto fail;
+        }
+    } else {
+        r->c = authd_redis_dial(r->server, strlen(r->server), r->connect_timeout_ms);
+        if (r->c == NULL || r->c->err) {
+            if (r->was_up || r->retry_at_us == 0)
+                log_warn("redis: cannot connect to %s: %s; using the embedded store", r->server,
+                         r->c ? r->c->errstr : "bad address");
+            goto fail;
+        }
+        if (authd_redis_prepare(r) < 0)
             goto fail;
     }
     if (authd_redis_load(r, authd_redis_fail_lua, r->sha_fail, sizeof(r->sha_fail)) < 0 ||

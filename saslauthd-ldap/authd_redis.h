@@ -9,8 +9,9 @@
  * outage does not cost a connect timeout on every login; the caller then
  * uses the embedded store. Failure counting is one atomic Lua script
  * (EVALSHA, falling back to EVAL after NOSCRIPT); reads are one MGET.
- * With redis_sentinels set, the master address comes from the first
- * Sentinel that answers.
+ * With redis_sentinels set, each connect asks the Sentinels in order and
+ * takes the first server named that answers ROLE as a master (a Sentinel
+ * with stale information may name a replica).
  */
 #ifndef PORTREEVE_AUTHD_REDIS_H
 #define PORTREEVE_AUTHD_REDIS_H
