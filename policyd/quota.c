@@ -35,7 +35,6 @@
 #define QUOTA_LOGGED_SLOTS 4096
 #define QUOTA_INSTANCE_MAX 80
 #define QUOTA_OPS_FREE_MAX 1024 /* operations kept for reuse */
-#define QUOTA_GRANT_MAX 32      /* recipients asked for beyond the need, at most */
 
 /* One SMTP session's current transaction. */
 struct quota_session {
@@ -288,12 +287,13 @@ static void quota_admitted(const struct quota_op *op, uint64_t granted)
 }
 
 /* Recipients to ask the shared store to reserve at RCPT number k of a
- * transaction: twice as many, at most QUOTA_GRANT_MAX more, so that a
- * message to n recipients costs about log2(n) round trips, not n. The
- * store grants at most half of a window's room beyond k (limiter.h). */
-static uint64_t quota_want(uint64_t k)
+ * transaction: twice as many, at most `most` (policyd_quota_recipient_grant)
+ * more, so that a message to n recipients costs about log2(n) round trips,
+ * not n. The store grants at most half of a window's room beyond k
+ * (limiter.h). */
+static uint64_t quota_want(uint64_t k, uint64_t most)
 {
-    return k + (k < QUOTA_GRANT_MAX ? k : QUOTA_GRANT_MAX);
+    return k + (k < most ? k : most);
 }
 
 /* Turn a verdict into the decision. */
@@ -424,7 +424,7 @@ static int quota_run(struct quota_op *op)
     ro.instance = op->instance;
     ro.cost = op->cost;
     if (op->kind == QUOTA_REDIS_CHECK)
-        ro.want = quota_want(op->cost.recipients);
+        ro.want = quota_want(op->cost.recipients, (uint64_t)op->conf->quota.recipient_grant);
     if (quota_redis_submit(rt->redis, &ro, quota_redis_done, op) != NULL) {
         if (op->kind == QUOTA_REDIS_COMMIT)
             rt->c.commits_redis++;

@@ -118,6 +118,8 @@ static const struct conf_entry quota_entries[] = {
      "principals the embedded store tracks at most"},
     {"policyd_quota_reservation_ttl", CONF_TIME, "2m", 1000, 86400000, QC(reservation_ttl_ms), NULL,
      "life of a reservation made at RCPT and not committed"},
+    {"policyd_quota_recipient_grant", CONF_INT, "32", 0, 1000, QC(recipient_grant), NULL,
+     "recipients a Redis check may reserve beyond those asked for (0: none)"},
     {"policyd_quota_instance_ttl", CONF_TIME, "1h", 60000, 604800000, QC(instance_ttl_ms), NULL,
      "how long a committed Postfix instance is remembered (retries)"},
     {"policyd_quota_metrics_listen", CONF_STR, "", 0, 0, QC(metrics_listen), qc_check_listen,

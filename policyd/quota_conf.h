@@ -46,6 +46,7 @@ struct quota_conf {
     long long buckets;
     long long max_principals;
     long long reservation_ttl_ms;
+    long long recipient_grant;
     long long instance_ttl_ms;
     char *metrics_listen;
 

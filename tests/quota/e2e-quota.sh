@@ -122,6 +122,7 @@ sed -e "s|^policyd_listen = .*|policyd_listen = inet:127.0.0.1:$PD2_PORT|" \
     -e "/^policyd_quota_metrics_listen/d" \
     -e "s|^policyd_pid_file = .*|policyd_pid_file = $PT_TMP/policyd2.pid|" \
     "$PT_TMP/portreeve.conf" >"$PT_TMP/portreeve2.conf"
+echo "policyd_quota_recipient_grant = 0" >>"$PT_TMP/portreeve2.conf"
 pt_spawn policyd2 "$PT_TMP/policyd2.log" "$PD_BIN" -c "$PT_TMP/portreeve2.conf" -f
 pt_wait_tcp 127.0.0.1 "$PD2_PORT" 10
 sleep 0.5
@@ -131,6 +132,16 @@ t_check "carol sends 2 messages through instance 2" \
     "$($CLIENT 127.0.0.1 "$PD2_PORT" "$P587" carol msg:1 msg:1 | tr '\n' ' ')" '^DUNNO DUNNO $'
 t_check "instance 1 sees carol's 2 messages: 1 more, then deferred" \
     "$($CLIENT 127.0.0.1 "$PD_PORT" "$P587" carol msg:1 msg:1 | tr '\n' ' ')" '^DUNNO DEFER_IF_PERMIT'
+# policyd_quota_recipient_grant: 32 on instance 1, 0 on instance 2. A
+# message to 4: instance 1 asks Redis at RCPT 1 and 3 (grants 2 and 6),
+# instance 2 at every RCPT; both commit once.
+evalsha() { redis-cli -p "$RP" INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
+E0=$(evalsha)
+t_check "frank sends a message to 4 through instance 1" "$($CLIENT 127.0.0.1 "$PD_PORT" "$P587" frank msg:4)" '^DUNNO$'
+E1=$(evalsha)
+t_check "instance 1 (grants): 2 checks and the commit" "$((E1 - E0))" '^3$'
+t_check "frank sends a message to 4 through instance 2" "$($CLIENT 127.0.0.1 "$PD2_PORT" "$P587" frank msg:4)" '^DUNNO$'
+t_check "instance 2 (policyd_quota_recipient_grant = 0): 4 checks and the commit" "$(($(evalsha) - E1))" '^5$'
 
 # --- Redis killed: fallback, no error at the SMTP client ------------------
 redis_kill "$RD_PID"
