@@ -3,9 +3,13 @@
  *
  * Reads whatever arrives, feeds it to the connection's sans-I/O parser, and
  * answers the complete requests in order. While a decision is pending
- * (asynchronous quota stage) the connection reads nothing more, so a
- * pipelining peer is slowed to one decision at a time and the request's
- * bytes stay put. A protocol error: one warning, close without a reply.
+ * (asynchronous quota stage) the request's bytes must stay put in the
+ * parser, so what arrives meanwhile goes to a side buffer, fed to the
+ * parser once the decision is done; requests are still decided one at a
+ * time, in order. Postfix sends nothing while it waits, so the read event
+ * simply stays armed (no epoll_ctl per request); a pipelining peer fills
+ * at most CONN_MAX_PENDING_INPUT bytes, then reading stops until the
+ * decision is done. A protocol error: one warning, close without a reply.
  *
  * Output is a reply of at most ~530 bytes per request; it is written at
  * once, and only a peer that stops reading makes us buffer. Past
@@ -26,6 +30,7 @@
 
 #define CONN_READ_CHUNK 16384
 #define CONN_MAX_OUTPUT 65536
+#define CONN_MAX_PENDING_INPUT 16384 /* read while a decision is pending, at most */
 
 struct conn {
     struct server *srv;
@@ -34,7 +39,9 @@ struct conn {
     struct proto *parser;
     char *out;
     size_t out_len, out_cap;
-    int pending;  /* a decision is in flight */
+    int pending; /* a decision is in flight */
+    char *stash; /* bytes read while pending (CONN_MAX_PENDING_INPUT) */
+    size_t stash_len;
     int closing;  /* close once the pending decision is done */
     int detached; /* taken off the server's list at shutdown */
     int reading;  /* ev_read is armed */
@@ -72,6 +79,7 @@ static void conn_free(struct conn *c)
     event_free(c->ev_write);
     proto_free(c->parser);
     free(c->out);
+    free(c->stash);
     close(c->fd);
     s->stats.open_connections--;
     free(c);
@@ -101,7 +109,8 @@ static void conn_want_read(struct conn *c)
     struct timeval tv;
     long long ms = c->srv->conf->idle_timeout_ms;
 
-    if (c->pending || c->closing || c->out_len > CONN_MAX_OUTPUT) {
+    if (c->closing || c->out_len > CONN_MAX_OUTPUT ||
+        (c->pending && c->stash_len >= CONN_MAX_PENDING_INPUT)) {
         if (c->reading)
             event_del(c->ev_read);
         c->reading = 0;
@@ -260,6 +269,11 @@ static void conn_decided(void *arg, struct decision *d)
         conn_free(c);
         return;
     }
+    if (c->stash_len) {
+        /* On a protocol error conn_process logs it and closes. */
+        (void)proto_feed(c->parser, c->stash, c->stash_len);
+        c->stash_len = 0;
+    }
     conn_process(c);
 }
 
@@ -311,7 +325,20 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
         conn_close(c);
         return;
     }
-    n = recv(fd, buf, sizeof(buf), 0);
+    if (c->pending) {                                 /* the parser's bytes stay put: stash it */
+        if (c->stash_len == CONN_MAX_PENDING_INPUT) { /* an activation already queued */
+            conn_want_read(c);
+            return;
+        }
+        if (c->stash == NULL && (c->stash = malloc(CONN_MAX_PENDING_INPUT)) == NULL) {
+            log_warn("connection fd %d: out of memory; closing", (int)fd);
+            conn_close(c);
+            return;
+        }
+        n = recv(fd, c->stash + c->stash_len, CONN_MAX_PENDING_INPUT - c->stash_len, 0);
+    } else {
+        n = recv(fd, buf, sizeof(buf), 0);
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
@@ -323,6 +350,11 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
         if (proto_buffered(c->parser))
             log_warn("connection fd %d: peer closed in the middle of a request", (int)fd);
         conn_close(c);
+        return;
+    }
+    if (c->pending) { /* it waits its turn: conn_decided feeds it */
+        c->stash_len += (size_t)n;
+        conn_want_read(c);
         return;
     }
     if (proto_feed(c->parser, buf, (size_t)n) == PROTO_ERROR) {

@@ -132,6 +132,11 @@ t_check "carol sends 2 messages through instance 2" \
     "$($CLIENT 127.0.0.1 "$PD2_PORT" "$P587" carol msg:1 msg:1 | tr '\n' ' ')" '^DUNNO DUNNO $'
 t_check "instance 1 sees carol's 2 messages: 1 more, then deferred" \
     "$($CLIENT 127.0.0.1 "$PD_PORT" "$P587" carol msg:1 msg:1 | tr '\n' ' ')" '^DUNNO DEFER_IF_PERMIT'
+# Pipelined: 60 RCPTs of one transaction in one write (~40 KB: more than
+# the daemon reads while a Redis decision is pending). Decided one at a
+# time, in order: 20 pass (20/1h recipients), the rest are deferred.
+t_check "60 pipelined RCPTs: answered in order, 20 pass, 40 deferred" \
+    "$($CLIENT 127.0.0.1 "$PD_PORT" "$P587" gina pipe:60)" '^DUNNO\*20 DEFER_IF_PERMIT\*40$'
 # policyd_quota_recipient_grant: 32 on instance 1, 0 on instance 2. A
 # message to 4: instance 1 asks Redis at RCPT 1 and 3 (grants 2 and 6),
 # instance 2 at every RCPT; both commit once.
