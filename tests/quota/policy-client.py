@@ -6,11 +6,15 @@ END-OF-MESSAGE with recipient_count N, under a fresh instance), "rcpt"
 (one RCPT check of a new transaction, no commit) or "pipe:N" (N RCPTs of
 one transaction sent in one write, pipelined, no commit; prints the first
 words of the N replies, in the order they came, run-length encoded:
-"DUNNO*20 DEFER_IF_PERMIT*40"). Used by e2e-quota.sh for
+"DUNNO*20 DEFER_IF_PERMIT*40") or "badpipe" (one RCPT, then 50 ms later,
+before its answer when the store is slow, a line that breaks the protocol;
+prints the reply and "closed" when the daemon then hangs up without another
+reply). Used by e2e-quota.sh for
 the second daemon instance and the Sentinel test."""
 import os
 import socket
 import sys
+import time
 
 
 def attrs_of(**kw):
@@ -67,6 +71,14 @@ def main():
                     runs.append([word, 1])
             print(' '.join('%s*%d' % (w, c) for w, c in runs))
             continue
+        if step == 'badpipe':
+            sock.sendall(attrs_of(sender='b%d@example.org' % n, **base))
+            time.sleep(0.05)
+            sock.sendall(b'no equals sign\n\n')
+            action = replies(sock, 1)[0]
+            rest = sock.recv(4096)
+            print(action, 'closed' if rest == b'' else 'got %r' % rest)
+            return
         if step == 'rcpt':
             print(request(sock, sender='s%d@example.org' % n, **base))
             continue
