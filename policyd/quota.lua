@@ -57,11 +57,13 @@
 -- replaces that line with a fake clock and compares this script with
 -- lib/limiter.c.
 local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local P, floor, sunpack, spack = KEYS[1], math.floor, struct.unpack, struct.pack
 -- LIMITER_MAX_PENDING and LIMITER_MAX_SERIES in lib/limiter.h; the build
 -- checks that they agree.
 local MAX_PENDING = 32
 local MAX_SERIES = 16
+-- (The helpers below take what they use as arguments: a function that
+-- captures the chunk's locals costs an allocation per local per call.)
+local P, sunpack = KEYS[1], struct.unpack
 local op, tx, rel, rttl, ittl, cm, cr, want = sunpack('<Bddddddd', ARGV[1])
 
 -- The windows: W[w] = {kind, max, len, g}.
@@ -90,9 +92,8 @@ if blob then
   end
 end
 
--- The series of window w, or nil.
-local function find(w)
-  local a = W[w]
+-- The series (in S, of ns) of window a, or nil.
+local function find(S, ns, a)
   for i = 1, ns do
     local s = S[i]
     if s[1] == a[1] and s[2] == a[3] and s[3] == a[4] then return s end
@@ -100,14 +101,14 @@ local function find(w)
   return nil
 end
 
--- Drop what left the window from series s (window w's, its chain key
--- KEYS[2 + w]); returns its count.
-local function advance(s, w)
-  local lo = floor((now - s[2]) / s[3])
+-- Drop what left the window at now from series s (its chain key key);
+-- returns its count.
+local function advance(s, now, key)
+  local lo = math.floor((now - s[2]) / s[3])
   if s[5] >= lo then return s[4] end
   -- All gone; the chain key expired with its newest closed bucket.
   if s[6] < lo then s[4], s[5], s[7] = 0, s[6], 0 return 0 end
-  local key, dead = KEYS[2 + w], {}
+  local dead = {}
   while s[5] < lo do
     local c, nx = string.match(redis.call('HGET', key, s[5]) or '', '^(%d+):(%d+)$')
     -- Gone: its key expired, so every closed bucket has left the window.
@@ -119,22 +120,16 @@ local function advance(s, w)
   return s[4]
 end
 
--- The index of transaction id's reservation, or nil.
-local function reservation(id)
+-- The index in R (of np) of transaction id's reservation, or nil.
+local function reservation(R, np, id)
   if id == 0 then return nil end
   for j = 1, np do if R[j][1] == id then return j end end
   return nil
 end
 
-local function drop(j)
-  R[j] = R[np]
-  R[np] = nil
-  np = np - 1
-end
-
--- Write the state back with its expiry, or delete it when nothing in it
--- still counts.
-local function save()
+-- Write the state back to key P with its expiry, or delete it when nothing
+-- in it still counts at now (blob: what GET read).
+local function save(P, S, ns, R, np, now, blob)
   local f, fmt, n, e, keep = {3, 0, np}, {'<BBB'}, 3, 0, 0
   for i = 1, ns do
     local s = S[i]
@@ -142,7 +137,8 @@ local function save()
     if ends > now then
       keep = keep + 1
       fmt[keep + 1] = 'Bdddddd'
-      for k = 1, 7 do f[n + k] = s[k] end
+      f[n + 1], f[n + 2], f[n + 3], f[n + 4], f[n + 5], f[n + 6], f[n + 7] =
+        s[1], s[2], s[3], s[4], s[5], s[6], s[7]
       n = n + 7
       if ends > e then e = ends end
     end
@@ -159,13 +155,16 @@ local function save()
     if blob then redis.call('DEL', P) end
     return
   end
-  redis.call('SET', P, spack(table.concat(fmt), unpack(f, 1, n)), 'PXAT', e)
+  redis.call('SET', P, struct.pack(table.concat(fmt), unpack(f, 1, n)), 'PXAT', e)
 end
 
 -- Release: drop the transaction's reservation, if it still has one.
 if op == 3 then
-  local j = reservation(tx)
-  if j then drop(j) save() end
+  local j = reservation(R, np, tx)
+  if j then
+    R[j] = R[np] R[np] = nil np = np - 1
+    save(P, S, ns, R, np, now, blob)
+  end
   return {0}
 end
 
@@ -176,14 +175,22 @@ if op == 1 then
   local dirty, j = false, 1
   -- Expired reservations go.
   while j <= np do
-    if R[j][2] <= now then drop(j) dirty = true else j = j + 1 end
+    if R[j][2] <= now then
+      R[j] = R[np] R[np] = nil np = np - 1
+      dirty = true
+    else
+      j = j + 1
+    end
   end
   -- The session's previous transaction, still open, is over.
   if rel ~= tx then
-    local k = reservation(rel)
-    if k then drop(k) dirty = true end
+    local k = reservation(R, np, rel)
+    if k then
+      R[k] = R[np] R[np] = nil np = np - 1
+      dirty = true
+    end
   end
-  local ownj = reservation(tx)
+  local ownj = reservation(R, np, tx)
   local om, orr = 0, 0
   for k = 1, np do
     if k ~= ownj then om, orr = om + R[k][3], orr + R[k][4] end
@@ -191,26 +198,27 @@ if op == 1 then
   local grant = want
   if grant < cr then grant = cr end
   for w = 1, nw do
-    local a, s = W[w], find(w)
+    local a = W[w]
+    local s = find(S, ns, a)
     local used, cost = orr, cr
     if a[1] == 0 then used, cost = om, cm end
     if s then
       local o = s[5]
-      used = used + advance(s, w)
+      used = used + advance(s, now, KEYS[2 + w])
       if s[5] ~= o then dirty = true end
     end
     if used + cost > a[2] then
-      if dirty then save() end
+      if dirty then save(P, S, ns, R, np, now, blob) end
       return {1, w - 1, used}
     end
     if a[1] == 1 then
       -- Half of the room beyond what is asked for, at most.
-      local g = cr + floor((a[2] - used - cr) / 2)
+      local g = cr + math.floor((a[2] - used - cr) / 2)
       if g < grant then grant = g end
     end
   end
   if tx == 0 then
-    if dirty then save() end
+    if dirty then save(P, S, ns, R, np, now, blob) end
     return {0, grant}
   end
   local e = now + rttl
@@ -229,7 +237,7 @@ if op == 1 then
     np = np + 1
     R[np] = {tx, e, cm, grant}
   end
-  save()
+  save(P, S, ns, R, np, now, blob)
   return {0, grant}
 end
 
@@ -239,11 +247,12 @@ if ittl > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ittl) then
   return {2}
 end
 for w = 1, nw do
-  local a, s = W[w], find(w)
+  local a = W[w]
+  local s = find(S, ns, a)
   local g, cost = a[4], cr
-  local cur = floor(now / g)
+  local cur = math.floor(now / g)
   if a[1] == 0 then cost = cm end
-  if s then advance(s, w) end
+  if s then advance(s, now, KEYS[2 + w]) end
   if s == nil then
     s = {a[1], a[3], g, cost, cur, cur, cost}
     if ns < MAX_SERIES then
@@ -272,7 +281,7 @@ for w = 1, nw do
     s[4], s[7] = s[4] + cost, s[7] + cost
   end
 end
-local j = reservation(tx)
-if j then drop(j) end
-save()
+local j = reservation(R, np, tx)
+if j then R[j] = R[np] R[np] = nil np = np - 1 end
+save(P, S, ns, R, np, now, blob)
 return {0}
