@@ -203,9 +203,11 @@ if op == 1 then
     local used, cost = orr, cr
     if a[1] == 0 then used, cost = om, cm end
     if s then
-      local o = s[5]
+      -- Buckets that left the window are gone for good, also for a clock
+      -- that steps back later (as in the limiter): save the drop.
+      local o, total = s[5], s[4]
       used = used + advance(s, now, KEYS[2 + w])
-      if s[5] ~= o then dirty = true end
+      if s[5] ~= o or s[4] ~= total then dirty = true end
     end
     if used + cost > a[2] then
       if dirty then save(P, S, ns, R, np, now, blob) end

@@ -461,6 +461,12 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
     for (size_t i = 0; i < n; i++)
         diff_write(fp, sha, &ops[i], d->principals[ops[i].p], &d->l[ops[i].p]);
     fclose(fp);
+    if (getenv("QUOTA_TEST_KEEP")) { /* debugging: keep the script and the operations */
+        snprintf(cmd, sizeof(cmd), "cp %s %s.kept", path, path);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not keep %s\n", path);
+        fprintf(stderr, "kept: %s.kept\n", path);
+    }
     snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %s -n 5 < %s", port, path);
     fp = popen(cmd, "r");
     assert_non_null(fp);
@@ -486,11 +492,11 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
             (got[0] == 1 &&
              (got[1] != (long long)o->want.window || got[2] != (long long)o->want.used)) ||
             (got[0] == 0 && o->kind == 'c' && got[1] != (long long)o->want.granted))
-            fail_msg("op %zu (%c %s tx %llu rel %llu cost %llu/%llu inst %s at +%llu): got "
-                     "script %lld %lld %lld, want limiter %d %zu %llu (granted %llu)",
+            fail_msg("op %zu (%c %s tx %llu rel %llu cost %llu/%llu inst %s at t0 %llu +%llu): "
+                     "got script %lld %lld %lld, want limiter %d %zu %llu (granted %llu)",
                      i, o->kind, d->principals[o->p], (unsigned long long)o->txid,
                      (unsigned long long)o->release, (unsigned long long)o->msgs,
-                     (unsigned long long)o->rcpts, o->instance,
+                     (unsigned long long)o->rcpts, o->instance, (unsigned long long)ops[0].now,
                      (unsigned long long)(o->now - ops[0].now), got[0], got[1], got[2],
                      o->want.verdict, o->want.window, (unsigned long long)o->want.used,
                      (unsigned long long)o->want.granted);
@@ -523,7 +529,8 @@ static void diff_run(const struct diff *d, const struct diff_op *ops, size_t n,
     }
     pclose(fp);
     unlink(path);
-    rmdir(dir);
+    if (!getenv("QUOTA_TEST_KEEP"))
+        rmdir(dir);
     if (keys < 2)
         fail_msg("got %zu keys, want the series, pending and done keys", keys);
 }
@@ -559,7 +566,7 @@ static void diff_free(struct diff *d)
  * one that expires first gives way); their costs differ, so that the
  * choice shows in later answers.
  */
-static void test_script_matches_limiter_on_random_operations(void **state)
+static void diff_random_round(uint64_t t0, unsigned seed)
 {
     static const char *const principals[] = {"u:d0", "u:d1", "a:192.0.2.9/32"};
     static const char *const msgs[] = {"4/10s, 9/60s", "3/5s", "60/10s"};
@@ -568,13 +575,14 @@ static void test_script_matches_limiter_on_random_operations(void **state)
     static uint64_t open[3][DIFF_OPEN], openrc[3][DIFF_OPEN];
     size_t nopen[3] = {0, 0, 0}, n = 0;
     struct diff_op *ops = calloc(DIFF_OPS + 64, sizeof(*ops));
-    uint64_t now = util_wall_ms(), nexttx = 1, ninst = 0;
+    uint64_t now = t0, nexttx = 1, ninst = 0;
     struct diff d;
-    (void)state;
 
     assert_non_null(ops);
+    memset(open, 0, sizeof(open));
+    memset(openrc, 0, sizeof(openrc));
     diff_init(&d, principals, msgs, rcpts, buckets, 3);
-    srandom(20261122);
+    srandom(seed);
     while (n < DIFF_OPS) {
         long r = diff_rand(1000);
         size_t p = (size_t)diff_rand(3), burst = 1;
@@ -654,10 +662,29 @@ static void test_script_matches_limiter_on_random_operations(void **state)
         fail_msg("got %zu exceeded and %zu duplicate answers in %zu operations, want a mix",
                  d.exceeded, d.dups, n);
     diff_run(&d, ops, n, 10 + 2 + 3); /* B <= 10 here: B + 2 buckets, 3 totals */
-    print_message("%zu operations, %zu exceeded, %zu duplicates: the same answers\n", n, d.exceeded,
-                  d.dups);
+    print_message("t0 %llu seed %u: %zu operations, %zu exceeded, %zu duplicates: the same "
+                  "answers\n",
+                  (unsigned long long)t0, seed, n, d.exceeded, d.dups);
     diff_free(&d);
     free(ops);
+}
+
+/*
+ * The random rounds, each from another start: where the clock falls within
+ * the buckets (1 s to 2 min wide here) decides which edge cases come up,
+ * so the rounds start at fixed offsets from the next whole minute of the
+ * real clock, with four seeds. (The script's keys expire in real
+ * time: a fake clock behind the real one would lose them, so it runs
+ * ahead.) A failure names its start (t0).
+ */
+static void test_script_matches_limiter_on_random_operations(void **state)
+{
+    uint64_t minute = (util_wall_ms() / 60000 + 1) * 60000;
+    (void)state;
+
+    /* 16 starts 1,693 ms apart: spread over every bucket width here. */
+    for (unsigned i = 0; i < 16; i++)
+        diff_random_round(minute + 1693 * (uint64_t)i, 20261122u + i % 4);
 }
 
 /*
