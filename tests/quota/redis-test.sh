@@ -24,7 +24,9 @@ for try in 1 2 3 4 5 6 7 8; do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break
+    # Ours, not another test's server on the same port (ours then failed to bind).
+    [ "$(redis-cli -p "$port" INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$pid" ] && break
+    kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     pid=
 done
