@@ -183,43 +183,17 @@ int conf_file_parse(const char *name, const char *text, size_t len, struct conf_
 
 int conf_file_read(const char *path, struct conf_file *out, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
+    size_t len;
+    char *buf = util_read_file(path, (size_t)16 << 20, &len);
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (fp == NULL)
+    if (buf == NULL) {
+        if (errno == EFBIG)
+            return conf_fail(err, errlen, "%s: file larger than 16 MiB", path);
         return conf_fail(err, errlen, "%s: %s", path, strerror(errno));
-    for (;;) {
-        if (cap - len < 4096) {
-            char *nb;
-            if (cap > (size_t)16 << 20) {
-                fclose(fp);
-                free(buf);
-                return conf_fail(err, errlen, "%s: file larger than 16 MiB", path);
-            }
-            nb = realloc(buf, cap ? cap * 2 : 8192);
-            if (nb == NULL) {
-                fclose(fp);
-                free(buf);
-                return conf_fail(err, errlen, "out of memory");
-            }
-            buf = nb;
-            cap = cap ? cap * 2 : 8192;
-        }
-        n = fread(buf + len, 1, cap - len, fp);
-        len += n;
-        if (n == 0)
-            break;
     }
-    if (ferror(fp)) {
-        fclose(fp);
-        free(buf);
-        return conf_fail(err, errlen, "%s: read error", path);
-    }
-    fclose(fp);
-    rc = conf_file_parse(path, buf ? buf : "", len, out, err, errlen);
+    rc = conf_file_parse(path, buf, len, out, err, errlen);
     free(buf);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -118,4 +119,56 @@ uint64_t util_wall_ms(void)
 int util_strncaseeq(const char *a, size_t alen, const char *b)
 {
     return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
+}
+
+char *util_read_file(const char *path, size_t max, size_t *lenp)
+{
+    FILE *fp = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int saved;
+
+    if (fp == NULL)
+        return NULL;
+    errno = 0;
+    for (;;) {
+        size_t got;
+        if (len == cap) {
+            /* Room for max + 1 bytes: one byte over says it is too large. */
+            size_t ncap = cap ? cap * 2 : 4096;
+            char *nb;
+            if (cap > max) {
+                errno = EFBIG;
+                goto fail;
+            }
+            if (ncap > max + 1)
+                ncap = max + 1;
+            nb = realloc(buf, ncap + 1);
+            if (nb == NULL) {
+                errno = ENOMEM;
+                goto fail;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        got = fread(buf + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        if (errno == 0)
+            errno = EIO;
+        goto fail;
+    }
+    fclose(fp);
+    buf[len] = '\0';
+    *lenp = len;
+    return buf;
+fail:
+    saved = errno;
+    free(buf);
+    fclose(fp);
+    errno = saved;
+    return NULL;
 }

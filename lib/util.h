@@ -36,6 +36,13 @@ uint64_t util_now_us(void);
 /* Wall-clock time in milliseconds since the epoch. */
 uint64_t util_wall_ms(void);
 
+/*
+ * The whole file at path, NUL-terminated (the caller frees it), its length
+ * in *lenp. NULL with errno set: the error of opening or reading it (a
+ * directory gives EISDIR), EFBIG when it holds more than max bytes, ENOMEM.
+ */
+char *util_read_file(const char *path, size_t max, size_t *lenp);
+
 /* Case-insensitive ASCII compare of a length-delimited string with a C string. */
 int util_strncaseeq(const char *a, size_t alen, const char *b);
 

@@ -277,57 +277,6 @@ static void policyd_conf_free(struct policyd_conf *c)
  * to thousands of entries; 1 MiB is room for some 50,000. */
 #define POLICYD_CLIENTS_FILE_MAX ((size_t)1 << 20)
 
-/* Read a whole file of at most POLICYD_CLIENTS_FILE_MAX bytes into a
- * NUL-terminated buffer (the caller frees it), or NULL with err set. */
-static char *clients_file_read(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-    FILE *fp = fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-
-    if (fp == NULL) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            /* One byte over the limit is enough to know it is too large. */
-            size_t ncap = cap ? cap * 2 : 4096;
-            char *nb;
-            if (cap > POLICYD_CLIENTS_FILE_MAX) {
-                snprintf(err, errlen, "larger than %zu bytes", POLICYD_CLIENTS_FILE_MAX);
-                goto fail;
-            }
-            if (ncap > POLICYD_CLIENTS_FILE_MAX + 1)
-                ncap = POLICYD_CLIENTS_FILE_MAX + 1;
-            nb = realloc(buf, ncap + 1);
-            if (nb == NULL) {
-                snprintf(err, errlen, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(fp)) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        goto fail;
-    }
-    fclose(fp);
-    buf[len] = '\0';
-    *lenp = len;
-    return buf;
-fail:
-    free(buf);
-    fclose(fp);
-    return NULL;
-}
-
 /* Blank the "#" comments of a clients file and check it line by line, so
  * that an error names its line; the buffer stays a valid netset list. */
 static int clients_file_check(char *buf, size_t len, char *err, size_t errlen)
@@ -376,7 +325,11 @@ static int build_mx_allowed(struct policyd_conf *c, char *err, size_t errlen)
     int rc;
 
     if (path[0]) {
-        file = clients_file_read(path, &flen, why, sizeof(why));
+        file = util_read_file(path, POLICYD_CLIENTS_FILE_MAX, &flen);
+        if (file == NULL && errno == EFBIG)
+            snprintf(why, sizeof(why), "larger than %zu bytes", POLICYD_CLIENTS_FILE_MAX);
+        else if (file == NULL)
+            snprintf(why, sizeof(why), "%s", strerror(errno));
         /* As for policyd_quota_user_limits_map: "key = path: line N: reason". */
         if (file == NULL || clients_file_check(file, flen, why, sizeof(why)) < 0) {
             snprintf(err, errlen, "policyd_mx_allowed_clients_file = %s: %s", path, why);

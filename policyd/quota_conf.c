@@ -277,43 +277,21 @@ fail:
 
 static int qc_read_map(struct quota_conf *q, char *err, size_t errlen)
 {
-    FILE *fp = fopen(q->user_limits_map, "r");
-    char *buf = NULL, why[300];
-    size_t len = 0, cap = 0;
+    char why[300];
+    size_t len;
+    char *buf =
+        util_read_file(q->user_limits_map, (size_t)256 << 20, &len); /* far beyond any sane map */
     int rc;
 
-    if (fp == NULL) {
-        snprintf(err, errlen, "policyd_quota_user_limits_map = %s: %s", q->user_limits_map,
-                 strerror(errno));
+    if (buf == NULL) {
+        if (errno == EFBIG)
+            snprintf(err, errlen, "policyd_quota_user_limits_map: file too large");
+        else
+            snprintf(err, errlen, "policyd_quota_user_limits_map = %s: %s", q->user_limits_map,
+                     strerror(errno));
         return -1;
     }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            char *nb;
-            if (cap > (size_t)256 << 20) { /* 256 MiB: far beyond any sane map */
-                free(buf);
-                fclose(fp);
-                snprintf(err, errlen, "policyd_quota_user_limits_map: file too large");
-                return -1;
-            }
-            nb = realloc(buf, cap ? cap * 2 : 65536);
-            if (nb == NULL) {
-                free(buf);
-                fclose(fp);
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-            buf = nb;
-            cap = cap ? cap * 2 : 65536;
-        }
-        got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(fp);
-    rc = quota_conf_parse_map(buf ? buf : "", len, q, &q->map, &q->nmap, why, sizeof(why));
+    rc = quota_conf_parse_map(buf, len, q, &q->map, &q->nmap, why, sizeof(why));
     free(buf);
     if (rc < 0)
         snprintf(err, errlen, "policyd_quota_user_limits_map = %s: %s", q->user_limits_map, why);

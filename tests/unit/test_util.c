@@ -8,8 +8,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -94,6 +96,58 @@ static void test_util_strncaseeq_compares_whole_words(void **state)
     check_done();
 }
 
+/* util_read_file: the whole file, or NULL with errno saying why. */
+static void test_util_read_file_reads_whole_files_up_to_the_limit(void **state)
+{
+    static const struct {
+        const char *name;
+        size_t size; /* bytes written; (size_t)-1: no file */
+        size_t max;
+        int err; /* 0: read */
+    } rows[] = {
+        {"empty", 0, 16, 0},
+        {"small", 10, 16, 0},
+        {"exactly the limit", 16, 16, 0},
+        {"one byte over", 17, 16, EFBIG},
+        {"past the first buffer", 10000, 10000, 0},
+        {"far over", 10000, 100, EFBIG},
+        {"missing", (size_t)-1, 16, ENOENT},
+    };
+    char dir[] = "/tmp/portreeve-util.XXXXXX", path[64];
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/f", dir);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        size_t len = 12345;
+        char *buf;
+
+        unlink(path);
+        if (rows[i].size != (size_t)-1) {
+            FILE *fp = fopen(path, "w");
+            assert_non_null(fp);
+            for (size_t k = 0; k < rows[i].size; k++)
+                fputc('a' + (int)(k % 26), fp);
+            fclose(fp);
+        }
+        errno = 0;
+        buf = util_read_file(path, rows[i].max, &len);
+        CHECK_INT(buf == NULL ? errno : 0, rows[i].err, rows[i].name);
+        if (buf != NULL) {
+            CHECK_INT((int)len, (int)rows[i].size, rows[i].name);
+            CHECK_INT(buf[len], 0, rows[i].name);
+            if (len > 0) /* the last byte written */
+                CHECK_INT(buf[len - 1], 'a' + (int)((len - 1) % 26), rows[i].name);
+            free(buf);
+        }
+    }
+    unlink(path);
+    errno = 0;
+    CHECK_INT(util_read_file(dir, 16, &(size_t){0}) == NULL ? errno : 0, EISDIR, "a directory");
+    rmdir(dir);
+    check_done();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_util_strlcpy_truncates_and_reports_the_source_length),
         cmocka_unit_test(test_util_reallocarray_refuses_overflow),
         cmocka_unit_test(test_util_strncaseeq_compares_whole_words),
+        cmocka_unit_test(test_util_read_file_reads_whole_files_up_to_the_limit),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
