@@ -28,19 +28,8 @@ MUXC=$AZ_BUILD/tests/authd/authd_mux_client
 ALICE_DN="cn=alice,ou=people,$AZ_SUFFIX"
 STARTTLS_OID=1.3.6.1.4.1.1466.20037
 
-# pt_ports keeps a reservation for an hour and this range holds 50 ports:
-# give this run's back at exit (nothing else uses the range).
-release_ports() {
-    (
-        flock -w 30 9 || exit 1
-        awk -v lo="$1" -v hi="$2" '!($1 >= lo && $1 <= hi)' /tmp/portreeve-ports.reg \
-            >/tmp/portreeve-ports.reg.new && mv /tmp/portreeve-ports.reg.new /tmp/portreeve-ports.reg
-    ) 9>/tmp/portreeve-ports.lock
-}
-
 pt_init authd-tls
-base=$(pt_ports 3)
-pt_on_exit release_ports "$base" "$((base + 2))"
+base=$(pt_ports 3) # given back at exit by pt_cleanup
 # The listeners on 127.0.0.2 reuse the port numbers: another address.
 AZ_LDAP_PORT=$base             # ldap:// on 127.0.0.1 and 127.0.0.2
 AZ_REDIS_PORT=$((base + 1))
